@@ -1,0 +1,60 @@
+"""Language identification with langdetect, made deterministic, on the rows still alive.
+
+langdetect samples n-grams at random; seeding its factory makes the result a function of the
+text alone. It runs in Python per row, so the pipeline calls it only after the cheap filters.
+Code blocks are removed first (code is not a language), and only the first ``max_chars``
+characters are read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from curation.filters.base import Filter
+from curation.filters.style import without_code
+
+
+def detect_language(text: str | None, max_chars: int = 2000) -> str | None:
+    """ISO 639-1 code of ``text`` (e.g. ``en``, ``ko``), or None when there is nothing to detect."""
+    from langdetect import DetectorFactory, detect
+    from langdetect.lang_detect_exception import LangDetectException
+
+    DetectorFactory.seed = 0
+    if not text or not text.strip():
+        return None
+    try:
+        return detect(text[:max_chars])
+    except LangDetectException:
+        return None
+
+
+def language_expr(expr: pl.Expr, max_chars: int = 2000) -> pl.Expr:
+    """Polars expression: the detected language of each value."""
+    return expr.map_batches(
+        lambda s: pl.Series(s.name, [detect_language(v, max_chars) for v in s.to_list()], dtype=pl.String),
+        return_dtype=pl.String,
+    )
+
+
+@dataclass(frozen=True)
+class Language(Filter):
+    """Keep rows whose ``column`` is written in one of ``languages``."""
+
+    column: str = "response"
+    languages: tuple[str, ...] = ("en",)
+    max_chars: int = 2000
+
+    name = "language"
+    cheap = False
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return ("language_not_" + "_".join(self.languages),)
+
+    def score(self) -> pl.Expr:
+        return language_expr(without_code(self.column), self.max_chars)
+
+    def reason(self, score: pl.Expr) -> pl.Expr:
+        return pl.when(score.is_null() | ~score.is_in(list(self.languages))).then(pl.lit(self.reasons[0]))

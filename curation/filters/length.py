@@ -1,0 +1,61 @@
+"""Length bounds in characters (LIMA: answers of 1,200-4,096 characters).
+
+Characters are Unicode code points (``str.len_chars``), so Hangul or CJK text counts one per
+syllable, not per UTF-8 byte. Whether to count the raw HTML or the cleaned Markdown is the
+recipe's choice: the paper does not say.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from curation.filters.base import Filter
+
+
+@dataclass(frozen=True)
+class Length(Filter):
+    """Keep rows whose ``column`` has between ``minimum`` and ``maximum`` characters (inclusive)."""
+
+    column: str = "response"
+    minimum: int | None = 1200
+    maximum: int | None = 4096
+
+    @property
+    def name(self) -> str:
+        return f"length_{self.column}"
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return ("too_short", "too_long")
+
+    def score(self) -> pl.Expr:
+        return pl.col(self.column).str.len_chars().fill_null(0)
+
+    def reason(self, score: pl.Expr) -> pl.Expr:
+        low = pl.lit(False) if self.minimum is None else score < self.minimum
+        high = pl.lit(False) if self.maximum is None else score > self.maximum
+        return pl.when(low).then(pl.lit("too_short")).when(high).then(pl.lit("too_long"))
+
+
+@dataclass(frozen=True)
+class NonEmpty(Filter):
+    """Structural validity: every one of ``columns`` holds non-blank text."""
+
+    columns: tuple[str, ...] = ("prompt", "response")
+    label: str = "non_empty"
+
+    @property
+    def name(self) -> str:
+        return self.label
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return ("empty_text",)
+
+    def score(self) -> pl.Expr:
+        return pl.min_horizontal([pl.col(c).str.strip_chars().str.len_chars().fill_null(0) for c in self.columns])
+
+    def reason(self, score: pl.Expr) -> pl.Expr:
+        return pl.when(score == 0).then(pl.lit("empty_text"))

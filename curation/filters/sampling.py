@@ -1,0 +1,153 @@
+"""Sampling selects: one row per key, and stratified sampling with temperature across groups.
+
+LIMA draws 200 questions from STEM exchanges and 200 from the others, choosing exchanges with
+temperature τ = 3: p(exchange i) ∝ n_i^(1/τ), n_i = the exchange's eligible rows. We allocate
+each stratum's quota to its groups by those probabilities deterministically (largest remainder,
+capped by what each group has, the surplus handed on), rather than by drawing exchanges one at a
+time: the expected counts are the same, the variance is lower, and the result depends only on
+the recipe. Within a group the highest ``order_by`` rows come first (LIMA: the highest-scoring
+questions), ties and random orders broken by hashing the id with the seed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import polars as pl
+
+from curation.filters.base import Select, Transform, seeded_unit
+from curation.sources.stackexchange.sites import category_expr
+
+
+@dataclass(frozen=True)
+class OnePerKey(Select):
+    """Keep one seeded-random row per ``keys`` (the unfiltered recipe: a random answer per question)."""
+
+    keys: tuple[str, ...] = ("site", "question_id")
+
+    name = "one_per_question"
+    reason = "other_answer_of_question"
+
+    def apply(self, lf: pl.LazyFrame, seed: int) -> pl.LazyFrame:
+        chosen = (
+            lf.select("id", *self.keys)
+            .with_columns(seeded_unit(seed).alias("_u"))
+            .sort(["_u", "id"])
+            .unique(list(self.keys), keep="first", maintain_order=True)
+            .select("id")
+        )
+        return lf.join(chosen, on="id", how="semi", maintain_order="left")
+
+
+@dataclass(frozen=True)
+class StackExchangeCategory(Transform):
+    """``category`` = STEM or Other from the site (shipped table, with the recipe's overrides)."""
+
+    overrides: tuple[tuple[str, str], ...] = ()
+
+    name = "site_category"
+
+    def apply(self, lf: pl.LazyFrame) -> pl.LazyFrame:
+        return lf.with_columns(category_expr(pl.col("site"), dict(self.overrides)).alias("category"))
+
+
+def allocate(sizes: dict[str, int], total: int, temperature: float) -> dict[str, int]:
+    """Split ``total`` over groups with p ∝ size^(1/temperature), capped by each group's size."""
+    alloc = {g: 0 for g in sizes}
+    left = min(total, sum(sizes.values()))
+    power = 1.0 / temperature if temperature > 0 else 1.0
+    while left > 0:
+        active = [g for g in sorted(sizes) if alloc[g] < sizes[g]]
+        if not active:
+            break
+        weight = {g: float(sizes[g]) ** power for g in active}
+        total_weight = sum(weight.values())
+        exact = {g: left * weight[g] / total_weight for g in active}
+        give = {g: min(math.floor(exact[g]), sizes[g] - alloc[g]) for g in active}
+        if sum(give.values()) == 0:
+            by_remainder = sorted(active, key=lambda g: (-(exact[g] - math.floor(exact[g])), g))
+            for g in by_remainder[:left]:
+                give[g] += 1
+        for g, k in give.items():
+            alloc[g] += k
+        left -= sum(give.values())
+    return alloc
+
+
+def split_quota(total: int, shares: dict[str, float], available: dict[str, int]) -> dict[str, int]:
+    """Quotas per stratum from shares (largest remainder), a short stratum's surplus handed on."""
+    weights = {s: w for s, w in shares.items() if w > 0}
+    quotas = {s: 0 for s in weights}
+    left = total
+    while left > 0:
+        active = [s for s in sorted(weights) if quotas[s] < available.get(s, 0)]
+        if not active:
+            break
+        total_weight = sum(weights[s] for s in active)
+        exact = {s: left * weights[s] / total_weight for s in active}
+        give = {s: min(math.floor(exact[s]), available.get(s, 0) - quotas[s]) for s in active}
+        if sum(give.values()) == 0:
+            for s in sorted(active, key=lambda s: (-(exact[s] - math.floor(exact[s])), s))[:left]:
+                give[s] += 1
+        for s, k in give.items():
+            quotas[s] += k
+        left -= sum(give.values())
+    return quotas
+
+
+@dataclass(frozen=True)
+class StratifiedSample(Select):
+    """Draw ``size`` rows: quotas per stratum by ``shares``, groups within a stratum by temperature.
+
+    ``strata`` None means one stratum; empty ``shares`` means equal shares over the strata present.
+    ``order_by`` None means a seeded random order within each group.
+    """
+
+    size: int = 400
+    strata: str | None = "category"
+    shares: tuple[tuple[str, float], ...] = (("STEM", 0.5), ("Other", 0.5))
+    group: str = "group"
+    temperature: float = 3.0
+    order_by: str | None = "question_score"
+
+    name = "stratified_sample"
+    reason = "not_sampled"
+
+    def plan(self, counts: pl.DataFrame) -> pl.DataFrame:
+        """Rows to take per (stratum, group), from eligible counts (columns ``_stratum``, group, ``n``)."""
+        per_stratum: dict[str, dict[str, int]] = {}
+        for row in counts.iter_rows(named=True):
+            per_stratum.setdefault(row["_stratum"], {})[row[self.group]] = row["n"]
+        if not self.strata:
+            shares = {"all": 1.0}
+        elif self.shares:
+            shares = dict(self.shares)
+        else:
+            shares = {s: 1.0 for s in per_stratum}
+        available = {s: sum(groups.values()) for s, groups in per_stratum.items()}
+        quotas = split_quota(self.size, shares, available)
+        rows = []
+        for stratum in sorted(quotas):
+            for group, take in allocate(per_stratum.get(stratum, {}), quotas[stratum], self.temperature).items():
+                if take:
+                    rows.append({"_stratum": stratum, self.group: group, "_take": take})
+        return pl.DataFrame(rows, schema={"_stratum": pl.String, self.group: pl.String, "_take": pl.Int64})
+
+    def apply(self, lf: pl.LazyFrame, seed: int) -> pl.LazyFrame:
+        stratum = pl.col(self.strata) if self.strata else pl.lit("all")
+        order = ([self.order_by] if self.order_by else []) + ["_u", "id"]
+        narrow = lf.select(
+            "id", self.group, stratum.alias("_stratum"), seeded_unit(seed).alias("_u"),
+            *([self.order_by] if self.order_by else []),
+        ).collect(engine="streaming")  # fmt: skip
+        plan = self.plan(narrow.group_by("_stratum", self.group).agg(pl.len().alias("n")))
+        descending = ([True] if self.order_by else []) + [False, False]
+        chosen = (
+            narrow.sort(order, descending=descending, nulls_last=True)
+            .with_columns(pl.int_range(1, pl.len() + 1).over("_stratum", self.group).alias("_rank"))
+            .join(plan, on=["_stratum", self.group], how="inner")
+            .filter(pl.col("_rank") <= pl.col("_take"))
+            .select("id")
+        )
+        return lf.join(chosen.lazy(), on="id", how="semi", maintain_order="left")
