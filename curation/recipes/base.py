@@ -47,7 +47,8 @@ class Recipe:
         """Source columns published beside the canonical ones (attribution, scores)."""
         return []
 
-    def languages(self) -> list[str]:
+    def card_languages(self) -> list[str]:
+        """Languages of the published text (the card's `language` metadata)."""
         return ["en"]
 
     # -- serialisation -------------------------------------------------------------------
