@@ -64,7 +64,9 @@ def allocate(sizes: dict[str, int], total: int, temperature: float) -> dict[str,
         weight = {g: float(sizes[g]) ** power for g in active}
         total_weight = sum(weight.values())
         exact = {g: left * weight[g] / total_weight for g in active}
-        give = {g: min(math.floor(exact[g]), sizes[g] - alloc[g]) for g in active}
+        give = {g: min(math.floor(exact[g] + 1e-6), sizes[g] - alloc[g]) for g in active}  # 1e-6: float noise
+        if sum(give.values()) > left:
+            give = {g: min(math.floor(exact[g]), sizes[g] - alloc[g]) for g in active}
         if sum(give.values()) == 0:
             by_remainder = sorted(active, key=lambda g: (-(exact[g] - math.floor(exact[g])), g))
             for g in by_remainder[:left]:
@@ -86,7 +88,9 @@ def split_quota(total: int, shares: dict[str, float], available: dict[str, int])
             break
         total_weight = sum(weights[s] for s in active)
         exact = {s: left * weights[s] / total_weight for s in active}
-        give = {s: min(math.floor(exact[s]), available.get(s, 0) - quotas[s]) for s in active}
+        give = {s: min(math.floor(exact[s] + 1e-6), available.get(s, 0) - quotas[s]) for s in active}
+        if sum(give.values()) > left:
+            give = {s: min(math.floor(exact[s]), available.get(s, 0) - quotas[s]) for s in active}
         if sum(give.values()) == 0:
             for s in sorted(active, key=lambda s: (-(exact[s] - math.floor(exact[s])), s))[:left]:
                 give[s] += 1

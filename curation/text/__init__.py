@@ -1,0 +1,1 @@
+"""Language-aware text helpers, as Polars expressions, shared by sources and steps."""
