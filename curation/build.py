@@ -82,6 +82,8 @@ def build(
         "funnel": result.funnel,
         "language": recipe.card_languages(),
     }
+    if recipe.format_info() is not None:
+        manifest["format"] = recipe.format_info()
     extra = {}
     if keep_rejects and result.rejected is not None:
         extra["rejects/rejected-00000-of-00001.parquet"] = _rejects_frame(result.rejected)

@@ -53,6 +53,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     module = _recipes(args.source)
     recipe = module.load(args.recipe or DEFAULT_RECIPE[args.source])
     changes = {k: v for k, v in (("size", args.size), ("seed", args.seed)) if v is not None}
+    changes.update(_settings(args.set or []))
+    if args.columns:
+        changes["columns"] = _columns(args.columns)
     if changes:
         recipe = recipe.replace(**changes)
     dumps = args.dump
@@ -86,9 +89,57 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.push:
         from curation import hub
 
-        pushed = hub.push(done.path, args.push, private=args.private)
-        _say(f"pushed to {pushed}", args.quiet)
+        _report_push(hub.push(done.path, args.push, private=args.private))
     return 0
+
+
+def _report_push(pushed) -> None:
+    if pushed.noop:
+        print(f"{pushed.repo_id}: tag {pushed.tag} already holds this version; nothing sent")
+    else:
+        print(f"pushed {pushed.tag} to {pushed.repo_url} (branch {pushed.branch}, commit {pushed.commit_sha[:12]})")
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from curation import hub
+
+    _report_push(hub.push(args.dir, args.repo, private=args.private, branch=args.branch))
+    return 0
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    from curation import hub
+
+    path = hub.pull(args.repo, args.revision, args.out)
+    print(f"pulled {args.repo}@{args.revision} into {path} (content hash verified)")
+    return 0
+
+
+def _settings(pairs: list[str]) -> dict:
+    """``KEY=VALUE`` pairs; VALUE is read as a TOML value (5, 0.5, true, ["a"]), else as text."""
+    import tomllib
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise CurationError(f"--set takes KEY=VALUE, got {pair!r}")
+        try:
+            out[key.strip()] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def _columns(text: str) -> dict:
+    """``source=question,rationale=reason`` -> {"source": "question", "rationale": "reason"}."""
+    mapping = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        ours, sep, theirs = part.partition("=")
+        if not sep:
+            raise CurationError(f"--columns takes OURS=THEIRS pairs, got {part!r}")
+        mapping[ours.strip()] = theirs.strip()
+    return mapping
 
 
 def format_funnel(funnel: dict) -> str:
@@ -155,6 +206,12 @@ def parser() -> argparse.ArgumentParser:
                             "(recipe = \"lima\" plus options). Default: the source's LIMA recipe")  # fmt: skip
     build.add_argument("--size", type=int, help="rows to publish (overrides the recipe)")
     build.add_argument("--seed", type=int, help="seed for every random choice (overrides the recipe)")
+    build.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="change one recipe option (repeatable), e.g. --set min_answer_score=5 "
+                            "--set cot=false; see 'recipe SOURCE NAME' for the options")  # fmt: skip
+    build.add_argument("--columns", metavar="OURS=THEIRS,...",
+                       help="kocot: map KoCoT's columns to the data's, e.g. "
+                            "source=question,rationale=reason,target=answer,task=class")  # fmt: skip
     build.add_argument("--out", default="datasets", help="root folder of dataset versions (default: ./datasets)")
     build.add_argument("--name", help="dataset name (default: SOURCE-RECIPE, e.g. stackexchange-lima)")
     build.add_argument("--version", dest="version", help="version to write, v1, v2… (default: the next one)")
@@ -174,6 +231,29 @@ def parser() -> argparse.ArgumentParser:
     show.add_argument("dir", help="a dataset version folder, e.g. datasets/stackexchange-lima/v1")
     show.add_argument("--json", action="store_true", help="print the whole manifest as JSON")
     show.set_defaults(func=cmd_show)
+
+    push = commands.add_parser(
+        "push", help="publish a version folder to a Hub dataset repo, tagged with its version",
+        description="Upload a version folder as one commit (message: version and recipe hash) to OWNER/NAME, "
+        "creating the repo if needed, and tag the commit with the version. Re-pushing the same version is a "
+        "no-op; different content under an existing tag is refused. The token comes from HF_TOKEN or the "
+        "login cache (huggingface-cli login); HF_ENDPOINT selects another Hub.",
+    )  # fmt: skip
+    push.add_argument("dir", help="a dataset version folder, e.g. datasets/stackexchange-lima/v1")
+    push.add_argument("--repo", required=True, metavar="OWNER/NAME", help="the dataset repo")
+    push.add_argument("--private", action="store_true", help="create the repo private")
+    push.add_argument("--branch", help="branch to commit to (default: main; created from main if missing)")
+    push.set_defaults(func=cmd_push)
+
+    pull = commands.add_parser(
+        "pull", help="download a published version (data, card, manifest) and verify it",
+        description="Download OWNER/NAME at a revision (a version tag such as v1, a branch or a commit) into "
+        "OUT, verify the content hash against the manifest, and restore the version folder.",
+    )  # fmt: skip
+    pull.add_argument("repo", metavar="OWNER/NAME")
+    pull.add_argument("--revision", required=True, help="version tag (v1…), branch or commit")
+    pull.add_argument("--out", required=True, help="folder to create (must not exist)")
+    pull.set_defaults(func=cmd_pull)
 
     recipe = commands.add_parser("recipe", help="list a source's named recipes or print one as JSON",
                                  description="Without NAME: the named recipes and their hashes. With NAME (or a "

@@ -51,6 +51,10 @@ class Recipe:
         """Languages of the published text (the card's `language` metadata)."""
         return ["en"]
 
+    def format_info(self) -> dict | None:
+        """How prompt and response are formatted, when the recipe has a choice (manifest ``format``)."""
+        return None
+
     # -- serialisation -------------------------------------------------------------------
     def to_dict(self) -> dict:
         data = {"recipe_type": type(self).__name__, "source": self.source}
