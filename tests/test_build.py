@@ -203,3 +203,16 @@ def test_help_explains_every_command():
     build_help = _cli("build", "--help").stdout
     for option in ["--dump", "--recipe", "--size", "--seed", "--out", "--name", "--version", "--keep-rejects"]:
         assert option in build_help
+
+
+def test_two_different_v1_folders_load_their_own_rows_through_one_datasets_cache(built, tmp_path):
+    """datasets keys a local folder's cache by its base name and YAML; the card's dataset_info keeps them apart."""
+    sample = _cli("build", "stackexchange", "--out", str(tmp_path / "o"), "--quiet", "--size", "9",
+                  "--cache-dir", str(tmp_path / "c"))  # fmt: skip
+    assert sample.returncode == 0, sample.stderr
+    second = tmp_path / "o" / "stackexchange-lima" / "v1"
+    cache = str(tmp_path / "hf-cache")
+    for folder in (built, second, built):
+        loaded = datasets.load_dataset(str(folder), split="train", cache_dir=cache).to_polars()
+        local = pl.read_parquet(folder / "data" / "train-00000-of-00001.parquet")
+        assert loaded["id"].to_list() == local["id"].to_list()

@@ -947,6 +947,7 @@ def render_card(
     max_attribution_rows: int = 1000,
     n_kept_examples: int = 3,
     n_rejected_examples: int = 3,
+    dataset_info: dict | None = None,
 ) -> str:
     """The README.md text (YAML block + body), without touching the disk."""
     _check_manifest(manifest, Path(MANIFEST_NAME))
@@ -954,6 +955,8 @@ def render_card(
         raise ValueError("kept rows have no 'id' column")
     source = _source(manifest, kept)
     metadata = card_metadata(manifest, kept, pretty_name=pretty_name)
+    if dataset_info is not None:
+        metadata["dataset_info"] = dataset_info
     lines = [f"# {md_text(metadata['pretty_name'])}", ""]
     if description:
         lines += [description.strip(), ""]
@@ -977,6 +980,33 @@ def render_card(
     yaml_block = yaml_dump(metadata, sort_keys=False).strip()
     card = DatasetCard(f"---\n{yaml_block}\n---\n\n{body}")
     return str(card)
+
+
+def folder_dataset_info(folder: Path, manifest: Mapping[str, Any]) -> dict | None:
+    """The Hub's ``dataset_info`` block (features, split sizes) of the version's parquet files.
+
+    Besides documenting the schema, it makes ``datasets``' cache key differ between versions:
+    ``datasets`` keys the cache of a local folder by its base name (``v1``) and the YAML, not by the
+    data, so two different ``v1`` folders with the same ``configs`` would share a stale cache.
+    """
+    import pyarrow.parquet as pq
+    from datasets import Features
+
+    splits, features, download = [], None, 0
+    for split in _splits(manifest, 0):
+        path = folder / "data" / f"{split}-00000-of-00001.parquet"
+        if not path.is_file():
+            return None
+        table = pq.read_table(path)
+        features = features or Features.from_arrow_schema(table.schema)._to_yaml_list()
+        splits.append({"name": split, "num_bytes": int(table.nbytes), "num_examples": int(table.num_rows)})
+        download += path.stat().st_size
+    return {
+        "features": features,
+        "splits": splits,
+        "download_size": download,
+        "dataset_size": sum(s["num_bytes"] for s in splits),
+    }
 
 
 def write_card(
@@ -1016,6 +1046,7 @@ def write_card(
         max_attribution_rows=max_attribution_rows,
         n_kept_examples=n_kept_examples,
         n_rejected_examples=n_rejected_examples,
+        dataset_info=folder_dataset_info(folder, manifest),
     )
     path = folder / "README.md"
     tmp = folder / "README.md.tmp"

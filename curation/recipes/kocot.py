@@ -24,7 +24,8 @@ KOCOT_NOTES = (
     "rationale does not already state the answer. Without CoT: response = the answer only.",
     "Korean text is NFC-normalised; lengths count characters (a Hangul syllable is one). English style "
     "rules (first person) are not applied to Korean text.",
-    "Rows whose response holds an untranslated English sentence (4+ English words) are dropped.",
+    "Items whose rationale holds an untranslated English sentence (4+ English words) are dropped; the "
+    "rationale is judged in both arms, so the CoT and no-CoT sets hold the same items.",
 )
 
 
@@ -43,6 +44,7 @@ class KoCoTRecipe(Recipe):
     url: str | None = None
     korean_min_ratio: float | None = 0.25
     drop_untranslated: bool = True
+    check_rationale: bool = True  # judge the item's rationale in both arms, so both keep the same items
     languages: tuple[str, ...] | None = ("ko",)
     length_min: int | None = None
     length_max: int | None = None
@@ -79,7 +81,7 @@ class KoCoTRecipe(Recipe):
         if self.korean_min_ratio is not None:
             steps.append(KoreanScript("prompt", self.korean_min_ratio))
         if self.drop_untranslated:
-            steps.append(UntranslatedEnglish("response"))
+            steps.append(UntranslatedEnglish("rationale" if self.check_rationale else "response"))
         if self.length_min is not None or self.length_max is not None:
             steps.append(Length("response", self.length_min, self.length_max))
         if self.languages:
