@@ -22,18 +22,32 @@ from curation.sources.stackexchange.sites import category_expr
 
 @dataclass(frozen=True)
 class OnePerKey(Select):
-    """Keep one seeded-random row per ``keys`` (the unfiltered recipe: a random answer per question)."""
+    """Keep one row per ``keys``: the highest ``order_by``, or a seeded-random one when it is None.
+
+    The unfiltered recipe keeps a random answer per question; Reddit recipes keep the top
+    eligible comment per submission (after the flagged comments are gone).
+    """
 
     keys: tuple[str, ...] = ("site", "question_id")
+    order_by: str | None = None
+    label: str = "one_per_question"
+    why: str = "other_answer_of_question"
 
-    name = "one_per_question"
-    reason = "other_answer_of_question"
+    @property
+    def name(self) -> str:
+        return self.label
+
+    @property
+    def reason(self) -> str:
+        return self.why
 
     def apply(self, lf: pl.LazyFrame, seed: int) -> pl.LazyFrame:
+        order = ([self.order_by] if self.order_by else []) + ["_u", "id"]
+        descending = ([True] if self.order_by else []) + [False, False]
         chosen = (
-            lf.select("id", *self.keys)
+            lf.select("id", *self.keys, *([self.order_by] if self.order_by else []))
             .with_columns(seeded_unit(seed).alias("_u"))
-            .sort(["_u", "id"])
+            .sort(order, descending=descending, nulls_last=True)
             .unique(list(self.keys), keep="first", maintain_order=True)
             .select("id")
         )

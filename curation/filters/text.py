@@ -66,3 +66,31 @@ class ChoosePrompt(Transform):
             pl.when(use_title).then(pl.col(self.title)).otherwise(pl.col(self.body)).alias("prompt"),
             pl.when(use_title).then(pl.lit("title")).otherwise(pl.lit("body")).alias("prompt_from"),
         )
+
+
+_HTML_ENTITIES = ["&amp;", "&lt;", "&gt;", "&quot;", "&#39;", "&#x27;", "&nbsp;"]
+_HTML_DECODED = ["&", "<", ">", '"', "'", "'", "\u00a0"]
+
+
+@dataclass(frozen=True)
+class PromptResponse(Transform):
+    """prompt/response from source columns: entities decoded (Reddit JSON escapes ``& < >``),
+    ``strip`` (a regular expression, e.g. a ``[WP]`` tag) removed from the prompt, text trimmed.
+    ``response`` None leaves the response null (a prompts-only test split)."""
+
+    prompt: str = "title"
+    response: str | None = "body"
+    strip: str | None = None
+
+    name = "prompt_response"
+
+    def apply(self, lf: pl.LazyFrame) -> pl.LazyFrame:
+        prompt = pl.col(self.prompt).str.replace_many(_HTML_ENTITIES, _HTML_DECODED)
+        if self.strip:
+            prompt = prompt.str.replace(self.strip, "")
+        response = (
+            pl.col(self.response).str.replace_many(_HTML_ENTITIES, _HTML_DECODED).str.strip_chars()
+            if self.response
+            else pl.lit(None, pl.String)
+        )
+        return lf.with_columns(prompt.str.strip_chars().alias("prompt"), response.alias("response"))
