@@ -107,3 +107,25 @@ class Require(Filter):
 
     def reason(self, score: pl.Expr) -> pl.Expr:
         return pl.when(~score).then(pl.lit(self.why))
+
+
+@dataclass(frozen=True)
+class NotNull(Filter):
+    """Keep rows where ``column`` has a value (e.g. a known top-level category)."""
+
+    column: str = "group"
+    why: str = "missing_value"
+
+    @property
+    def name(self) -> str:
+        return f"has_{self.column}"
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return (self.why,)
+
+    def score(self) -> pl.Expr:
+        return pl.col(self.column).is_not_null()
+
+    def reason(self, score: pl.Expr) -> pl.Expr:
+        return pl.when(~score).then(pl.lit(self.why))

@@ -66,11 +66,14 @@ class StackExchangeCategory(Transform):
         return lf.with_columns(category_expr(pl.col("site"), dict(self.overrides)).alias("category"))
 
 
-def allocate(sizes: dict[str, int], total: int, temperature: float) -> dict[str, int]:
-    """Split ``total`` over groups with p ∝ size^(1/temperature), capped by each group's size."""
+def allocate(sizes: dict[str, int], total: int, temperature: float | None) -> dict[str, int]:
+    """Split ``total`` over groups with p ∝ size^(1/temperature), capped by each group's size.
+
+    ``temperature`` None means uniform over groups (the limit of a very high temperature).
+    """
     alloc = {g: 0 for g in sizes}
     left = min(total, sum(sizes.values()))
-    power = 1.0 / temperature if temperature > 0 else 1.0
+    power = 0.0 if temperature is None else (1.0 / temperature if temperature > 0 else 1.0)
     while left > 0:
         active = [g for g in sorted(sizes) if alloc[g] < sizes[g]]
         if not active:
@@ -126,7 +129,7 @@ class StratifiedSample(Select):
     strata: str | None = "category"
     shares: tuple[tuple[str, float], ...] = (("STEM", 0.5), ("Other", 0.5))
     group: str = "group"
-    temperature: float = 3.0
+    temperature: float | None = 3.0
     order_by: str | None = "question_score"
 
     name = "stratified_sample"
