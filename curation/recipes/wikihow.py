@@ -57,17 +57,12 @@ class WikiHowRecipe(Recipe):
     source: ClassVar[str] = "wikihow"
 
     def scan(self, paths, **options):
-        from curation.fingerprint import fingerprint
-        from pathlib import Path
+        from curation.fingerprint import cache_root
 
-        lf, stats = wikihow.scan_with_stats(paths, skip_unreadable=bool(options.get("skip_malformed")))
-        files = []
-        for raw in paths:
-            path = Path(raw)
-            files += [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-        inputs = [{"name": p.name, "bytes": p.stat().st_size, "fingerprint": fingerprint(p, options.get("cache_dir"))}
-                  for p in files]  # fmt: skip
-        return lf, {"inputs": inputs, "pages": stats.to_dict()}
+        cache = options.get("cache_dir") or cache_root()
+        lf, stats = wikihow.scan_with_stats(paths, skip_unreadable=bool(options.get("skip_malformed")),
+                                            cache_dir=cache, progress=bool(options.get("progress")))  # fmt: skip
+        return lf, {"inputs": stats.inputs(cache), "pages": stats.to_dict()}
 
     def steps(self) -> list:
         steps: list = [RenderArticle(tuple(self.sections)), NonEmpty(columns=("prompt", "response")),
