@@ -45,27 +45,151 @@ def run(
 ) -> PipelineResult:
     """Run ``steps`` in order over ``candidates``."""
     runner = _Runner(candidates, seed, keep_rejects, examples_per_reason, on_step)
+    for kind, item in plan_steps(steps):
+        if kind == "filters":
+            runner.filters(item)
+        elif kind == "transform":
+            runner.transform(item)
+        else:
+            runner.select(item)
+    return runner.result()
+
+
+# --------------------------------------------------------------------------- shared by both engines
+# The Ray engine (`curation.engines.ray_engine`) runs these same functions on each Arrow batch and
+# on the driver, so the two engines compute every score, reason and count with the same Polars code.
+
+
+def reason_columns(group: Sequence[Filter]) -> list[str]:
+    """Names of the per-filter reason columns of a filter group (dropped again before the next step)."""
+    return [f"_reason_{i}" for i in range(len(group))]
+
+
+def score_filters(lf: pl.LazyFrame, group: Sequence[Filter]) -> pl.LazyFrame:
+    """The group's ``prepare`` columns and one ``score__<name>`` column per filter."""
+    for f in group:
+        lf = f.prepare(lf)
+    return lf.with_columns(f.score().alias(f.score_column) for f in group)
+
+
+def with_reasons(scored: pl.LazyFrame, group: Sequence[Filter]) -> pl.LazyFrame:
+    """Each filter's reason (null = kept) as a column, from its score column."""
+    return scored.with_columns(
+        f.reason(pl.col(f.score_column)).cast(pl.String).alias(col) for f, col in zip(group, reason_columns(group))
+    )
+
+
+def alive_expr(group: Sequence[Filter]) -> pl.Expr:
+    """True where no filter of the group drops the row."""
+    alive = pl.lit(True)
+    for col in reason_columns(group):
+        alive = alive & pl.col(col).is_null()
+    return alive
+
+
+def funnel_aggregations(group: Sequence[Filter]) -> list[pl.Expr]:
+    """Sums (so they add up over batches): drops in sequence, drops on its own, and rows kept."""
+    aggregations = []
+    alive = pl.lit(True)
+    for i, (f, col) in enumerate(zip(group, reason_columns(group))):
+        reason = pl.col(col)
+        for name in f.reasons:
+            aggregations.append((alive & (reason == name)).sum().alias(f"seq|{i}|{name}"))
+            aggregations.append((reason == name).sum().alias(f"alone|{i}|{name}"))
+        alive = alive & reason.is_null()
+    aggregations.append(alive.sum().alias("kept"))
+    return aggregations
+
+
+def record_filters(funnel: dict, group: Sequence[Filter], counts: dict, rows_in: int, first: bool) -> int:
+    """Append the group's funnel entries from ``counts`` (see `funnel_aggregations`); return rows out."""
+    alone_of = rows_in
+    for i, f in enumerate(group):
+        dropped = {name: int(counts[f"seq|{i}|{name}"]) for name in f.reasons if counts[f"seq|{i}|{name}"]}
+        alone = {name: int(counts[f"alone|{i}|{name}"]) for name in f.reasons}
+        out = rows_in - sum(dropped.values())
+        funnel["steps"].append(
+            {"name": f.name, "kind": "filter", "rows_in": rows_in, "rows_out": out, "dropped": dropped,
+             "alone": alone, "alone_of": alone_of}  # fmt: skip
+        )
+        if first:
+            funnel["alone"].update(alone)
+        rows_in = out
+    return rows_in
+
+
+def kept_rows(scored: pl.LazyFrame, group: Sequence[Filter]) -> pl.LazyFrame:
+    """Rows no filter of the group drops, reason columns removed (score columns stay)."""
+    return scored.filter(alive_expr(group)).drop(reason_columns(group))
+
+
+def rejected_rows(scored: pl.LazyFrame, group: Sequence[Filter]) -> pl.LazyFrame:
+    """Rows some filter drops, with ``reason`` (the first filter's) and ``step``; reason columns removed."""
+    cols = reason_columns(group)
+    first_reason = pl.coalesce([pl.col(c) for c in cols])
+    step_name = pl.coalesce([pl.when(pl.col(c).is_not_null()).then(pl.lit(f.name)) for f, c in zip(group, cols)])
+    return (
+        scored.with_columns(first_reason.alias("reason"), step_name.alias("step"))
+        .filter(pl.col("reason").is_not_null())
+        .drop(cols)
+    )
+
+
+def example_ids(rejects: pl.LazyFrame, k: int) -> pl.LazyFrame:
+    """``reason``, ``id``: the ``k`` smallest ids per reason (the bottom k of a union is the bottom k of bottoms)."""
+    return rejects.group_by("reason").agg(pl.col("id").bottom_k(k)).explode("id").drop_nulls("id")
+
+
+def examples_of(rejects: pl.LazyFrame, k: int) -> pl.DataFrame:
+    """The rejected rows shown as examples: per reason, the ``k`` smallest ids."""
+    picks = example_ids(rejects, k).select("id")
+    return rejects.join(picks, on="id", how="semi").sort("reason", "id").collect(engine="streaming")
+
+
+def transform_entry(step: Transform, rows: int) -> dict:
+    return {"name": step.name, "kind": "transform", "rows_in": rows, "rows_out": rows, "dropped": {}}
+
+
+def select_entry(step: Select, rows_in: int, rows_out: int) -> dict:
+    dropped = rows_in - rows_out
+    return {"name": step.name, "kind": "select", "rows_in": rows_in, "rows_out": rows_out,
+            "dropped": {step.reason: dropped} if dropped else {}}  # fmt: skip
+
+
+def plan_steps(steps: Sequence[Step]) -> list[tuple[str, object]]:
+    """The order both engines run steps in: ``("filters", [group])``, ``("transform", t)``, ``("select", s)``.
+
+    Consecutive cheap filters form one group (one pass); a costly filter runs alone, on what the
+    cheap ones before it kept.
+    """
+    plan: list[tuple[str, object]] = []
     pending: list[Filter] = []
+
+    def flush() -> None:
+        if pending:
+            plan.append(("filters", list(pending)))
+            pending.clear()
+
     for step in steps:
         if isinstance(step, Filter):
-            if not step.cheap and pending:  # a costly score runs on what the cheap ones kept
-                runner.filters(pending)
-                pending = []
+            if not step.cheap:
+                flush()
             pending.append(step)
             if not step.cheap:
-                runner.filters(pending)
-                pending = []
-            continue
-        runner.filters(pending)
-        pending = []
-        if isinstance(step, Transform):
-            runner.transform(step)
+                flush()
+        elif isinstance(step, Transform):
+            flush()
+            plan.append(("transform", step))
         elif isinstance(step, Select):
-            runner.select(step)
+            flush()
+            plan.append(("select", step))
         else:
             raise TypeError(f"not a step: {step!r}")
-    runner.filters(pending)
-    return runner.result()
+    flush()
+    return plan
+
+
+# --------------------------------------------------------------------------- the local engine
 
 
 class _Runner:
@@ -86,48 +210,15 @@ class _Runner:
             return
         for f in group:
             self.on_step(f.name)
-        scored = self.lf
-        for f in group:
-            scored = f.prepare(scored)
-        scored = scored.with_columns(f.score().alias(f.score_column) for f in group)
+        scored = score_filters(self.lf, group)
         if any(not f.cheap for f in group):
             scored = scored.collect(engine="streaming").lazy()
-        reason_cols = [f"_reason_{i}" for i in range(len(group))]
-        scored = scored.with_columns(
-            f.reason(pl.col(f.score_column)).cast(pl.String).alias(col) for f, col in zip(group, reason_cols)
-        )
-        aggregations = []
-        alive = pl.lit(True)
-        for i, f in enumerate(group):
-            reason = pl.col(reason_cols[i])
-            for name in f.reasons:
-                aggregations.append((alive & (reason == name)).sum().alias(f"seq|{i}|{name}"))
-                aggregations.append((reason == name).sum().alias(f"alone|{i}|{name}"))
-            alive = alive & reason.is_null()
-        aggregations.append(alive.sum().alias("kept"))
-        counts = scored.select(aggregations).collect(engine="streaming").row(0, named=True)
-        rows_in = self.n
-        for i, f in enumerate(group):
-            dropped = {name: int(counts[f"seq|{i}|{name}"]) for name in f.reasons if counts[f"seq|{i}|{name}"]}
-            alone = {name: int(counts[f"alone|{i}|{name}"]) for name in f.reasons}
-            out = rows_in - sum(dropped.values())
-            self.funnel["steps"].append(
-                {"name": f.name, "kind": "filter", "rows_in": rows_in, "rows_out": out, "dropped": dropped,
-                 "alone": alone, "alone_of": self.n}  # fmt: skip
-            )
-            if self.first_filters:
-                self.funnel["alone"].update(alone)
-            rows_in = out
+        scored = with_reasons(scored, group)
+        counts = scored.select(funnel_aggregations(group)).collect(engine="streaming").row(0, named=True)
+        record_filters(self.funnel, group, counts, self.n, self.first_filters)
         self.first_filters = False
-        first_reason = pl.coalesce([pl.col(c) for c in reason_cols])
-        step_name = pl.coalesce(
-            [pl.when(pl.col(c).is_not_null()).then(pl.lit(f.name)) for f, c in zip(group, reason_cols)]
-        )
-        rejects = scored.with_columns(first_reason.alias("reason"), step_name.alias("step")).filter(
-            pl.col("reason").is_not_null()
-        )
-        self._keep_rejects(rejects.drop(reason_cols))
-        self.lf = scored.filter(alive).drop(reason_cols)
+        self._keep_rejects(rejected_rows(scored, group))
+        self.lf = kept_rows(scored, group)
         self.n = int(counts["kept"])
         self._maybe_materialise()
 
@@ -136,9 +227,7 @@ class _Runner:
         self.lf = step.apply(self.lf)
         if not step.cheap:
             self.lf = self.lf.collect(engine="streaming").lazy()
-        self.funnel["steps"].append(
-            {"name": step.name, "kind": "transform", "rows_in": self.n, "rows_out": self.n, "dropped": {}}
-        )
+        self.funnel["steps"].append(transform_entry(step, self.n))
 
     def select(self, step: Select) -> None:
         self.on_step(step.name)
@@ -147,12 +236,8 @@ class _Runner:
         n_after = _count(after)
         if n_after <= MATERIALISE_ROWS:
             after = after.collect(engine="streaming").lazy()
-        dropped = self.n - n_after
-        self.funnel["steps"].append(
-            {"name": step.name, "kind": "select", "rows_in": self.n, "rows_out": n_after,
-             "dropped": {step.reason: dropped} if dropped else {}}  # fmt: skip
-        )
-        if dropped:
+        self.funnel["steps"].append(select_entry(step, self.n, n_after))
+        if n_after != self.n:
             rejects = before.join(after.select("id"), on="id", how="anti").with_columns(
                 pl.lit(step.reason).alias("reason"), pl.lit(step.name).alias("step")
             )
@@ -161,9 +246,7 @@ class _Runner:
         self.n = n_after
 
     def _keep_rejects(self, rejects: pl.LazyFrame) -> None:
-        picks = rejects.group_by("reason").agg(pl.col("id").bottom_k(self.k)).explode("id").select("id")
-        examples = rejects.join(picks, on="id", how="semi").sort("reason", "id").collect(engine="streaming")
-        self.examples.append(examples)
+        self.examples.append(examples_of(rejects, self.k))
         if self.keep_rejects:
             self.rejected.append(rejects.collect(engine="streaming"))
 
@@ -174,12 +257,13 @@ class _Runner:
     def result(self) -> PipelineResult:
         kept = self.lf.collect(engine="streaming").sort("id")
         self.funnel["kept"] = kept.height
-        examples = _concat(self.examples)
-        rejected = _concat(self.rejected) if self.keep_rejects else None
+        examples = concat_rejects(self.examples)
+        rejected = concat_rejects(self.rejected) if self.keep_rejects else None
         return PipelineResult(kept=kept, funnel=self.funnel, examples=examples, rejected=rejected)
 
 
-def _concat(frames: list[pl.DataFrame]) -> pl.DataFrame:
+def concat_rejects(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """Rejected rows of all steps in one frame (columns unioned), sorted by step, reason and id."""
     frames = [f for f in frames if f.height]
     if not frames:
         return pl.DataFrame(schema={"id": pl.String, "reason": pl.String, "step": pl.String})

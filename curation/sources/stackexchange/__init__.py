@@ -76,8 +76,10 @@ def scan_with_stats(
             stats.skipped_meta.append(item.site)
             continue
         prints = [
-            {"name": p.name, "bytes": p.stat().st_size, "fingerprint": fingerprint(p, root)} for p in item.files
-        ]
+            {"name": p.name if p.suffix == ".7z" else f"{p.parent.name}/{p.name}", "bytes": p.stat().st_size,
+             "fingerprint": fingerprint(p, root)}
+            for p in item.files
+        ]  # fmt: skip
         stats.inputs.extend(prints)
         folder = _site_cache(item, prints, root, skip_malformed, progress)
         meta = _read_meta(folder)

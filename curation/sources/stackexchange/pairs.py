@@ -163,34 +163,23 @@ def _build(item: SiteInput, tmp: Path, skip_malformed: bool, progress) -> dict:
     post_stats, user_stats = ParseStats(), ParseStats()
     users_path = tmp / "users.parquet"
     try:
-        posts_chunks, users_chunks = _table_chunks(item)
+        posts_chunks, users_chunks = table_chunks(item)
         for raw in iter_row_frames(
             _counting(posts_chunks, progress), fields=POST_FIELDS, root="posts",
             label=item.posts.label, stats=post_stats, skip_malformed=skip_malformed,
         ):  # fmt: skip
-            typed = _typed_posts(raw, item.posts.label, post_stats, skip_malformed)
-            questions = typed.filter(pl.col("post_type") == 1).select(
-                [pl.col(k).alias(v) for k, v in _QUESTION_COLUMNS.items()]
-            )
-            answers = typed.filter(pl.col("post_type") == 2).select(
-                [pl.col(k).alias(v) for k, v in _ANSWER_COLUMNS.items()]
-            )
+            questions, answers = split_posts(_typed_posts(raw, item.posts.label, post_stats, skip_malformed))
             writer.write("questions", questions)
-            writer.write("answers", answers.filter(pl.col("question_id").is_not_null()))
+            writer.write("answers", answers)
         if users_chunks is not None:
             frames = [
-                raw.select(
-                    pl.col("Id").cast(pl.Int64, strict=False).alias("user_id"),
-                    xml_unescape(pl.col("DisplayName")).alias("display_name"),
-                ).filter(pl.col("user_id").is_not_null())
+                typed_users(raw)
                 for raw in iter_row_frames(
                     users_chunks(), fields=USER_FIELDS, root="users", label=item.users.label,
                     stats=user_stats, skip_malformed=skip_malformed,
                 )
             ]  # fmt: skip
-            pl.concat(frames or [pl.DataFrame(schema={"user_id": pl.Int64, "display_name": pl.String})]).write_parquet(
-                users_path
-            )
+            pl.concat(frames or [pl.DataFrame(schema=USERS_SCHEMA)]).write_parquet(users_path)
     finally:
         writer.close()
     counts = {"questions": 0, "answers": 0, "orphan_answers": 0}
@@ -212,7 +201,7 @@ def _build(item: SiteInput, tmp: Path, skip_malformed: bool, progress) -> dict:
     }
 
 
-def _table_chunks(item: SiteInput):
+def table_chunks(item: SiteInput):
     """Posts chunks, and a callable giving Users chunks (one decoding pass when both share an archive)."""
     posts, users = item.posts, item.users
     if posts.member is not None and users is not None and users.path == posts.path:
@@ -246,12 +235,48 @@ def _read_bucket(writer: _BucketWriter, table: str, bucket: int, columns: dict) 
 
 
 def _pair_bucket(writer: _BucketWriter, bucket: int, users: Path | None, tmp: Path, counts: dict) -> None:
-    questions = _read_bucket(writer, "questions", bucket, _QUESTION_SCHEMA)
-    answers = _read_bucket(writer, "answers", bucket, _ANSWER_SCHEMA)
+    questions = _read_bucket(writer, "questions", bucket, QUESTION_SCHEMA)
+    answers = _read_bucket(writer, "answers", bucket, ANSWER_SCHEMA)
+    names = display_names(pl.read_parquet(users)) if users is not None else None
+    pairs, seen = pair_frames(questions, answers, names)
+    for key, value in seen.items():
+        counts[key] += value
+    pairs.write_parquet(tmp / f"pairs-{bucket:05d}.parquet", compression="zstd", compression_level=1, statistics=True)
+
+
+def split_posts(typed: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Typed posts -> (questions, answers with a parent), renamed to the pair columns."""
+    questions = typed.filter(pl.col("post_type") == 1).select(
+        [pl.col(k).alias(v) for k, v in _QUESTION_COLUMNS.items()]
+    )
+    answers = typed.filter(pl.col("post_type") == 2).select([pl.col(k).alias(v) for k, v in _ANSWER_COLUMNS.items()])
+    return questions, answers.filter(pl.col("question_id").is_not_null())
+
+
+def typed_users(raw: pl.DataFrame) -> pl.DataFrame:
+    """Raw Users rows -> ``user_id``, ``display_name`` (rows without a numeric Id dropped)."""
+    return raw.select(
+        pl.col("Id").cast(pl.Int64, strict=False).alias("user_id"),
+        xml_unescape(pl.col("DisplayName")).alias("display_name"),
+    ).filter(pl.col("user_id").is_not_null())
+
+
+def display_names(users: pl.DataFrame) -> pl.DataFrame:
+    """One display name per user id: the first in file order."""
+    return users.unique("user_id", keep="first")
+
+
+def pair_frames(
+    questions: pl.DataFrame, answers: pl.DataFrame, names: pl.DataFrame | None
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Whole questions and all their answers (one bucket) -> pairs sorted by question and rank, and counts.
+
+    Answers are ranked within their question by score, then accepted, then age, then id; questions
+    without answers keep one row with null answer columns. ``names`` (`display_names`) supplies
+    owners' display names where the dump has a Users table.
+    """
     known = answers.join(questions.select("question_id", "accepted_answer_id"), on="question_id", how="inner")
-    counts["orphan_answers"] += answers.height - known.height
-    counts["questions"] += questions.height
-    counts["answers"] += known.height
+    counts = {"questions": questions.height, "answers": known.height, "orphan_answers": answers.height - known.height}
     ranked = (
         known.with_columns((pl.col("answer_id") == pl.col("accepted_answer_id")).fill_null(False).alias("is_accepted"))
         .drop("accepted_answer_id")
@@ -268,8 +293,7 @@ def _pair_bucket(writer: _BucketWriter, bucket: int, users: Path | None, tmp: Pa
     pairs = questions.join(ranked, on="question_id", how="left").with_columns(
         pl.col("answer_count").fill_null(0), pl.col("is_accepted").fill_null(False)
     )
-    if users is not None:
-        names = pl.read_parquet(users).unique("user_id", keep="first")
+    if names is not None:
         for who in ("question", "answer"):
             pairs = pairs.join(
                 names.rename({"user_id": f"{who}_owner_id", "display_name": f"_{who}_name"}),
@@ -282,19 +306,49 @@ def _pair_bucket(writer: _BucketWriter, bucket: int, users: Path | None, tmp: Pa
         pl.coalesce("_question_name", "question_owner_display_name").alias("question_owner_name"),
         pl.coalesce("_answer_name", "answer_owner_display_name").alias("answer_owner_name"),
     ).drop("_question_name", "_answer_name", "question_owner_display_name", "answer_owner_display_name")
-    pairs.sort(["question_id", "answer_rank"], nulls_last=True).write_parquet(
-        tmp / f"pairs-{bucket:05d}.parquet", compression="zstd", compression_level=1, statistics=True
-    )
+    return pairs.sort(["question_id", "answer_rank"], nulls_last=True), counts
 
 
-_QUESTION_SCHEMA = {
+def candidate_columns(site: str, default_license: str) -> list[pl.Expr]:
+    """Pairs of ``site`` -> the source's candidate columns (canonical ones first), as `scan` returns them.
+
+    ``default_license``: the licence of posts without ``ContentLicense`` (dumps before 2018).
+    """
+    from curation.sources.stackexchange.inputs import is_meta_site
+
+    return [
+        pl.concat_str(
+            pl.lit(f"stackexchange/{site}/"), pl.coalesce("answer_id", "question_id").cast(pl.String)
+        ).alias("id"),
+        pl.lit("stackexchange").alias("source"),
+        pl.lit(site).alias("group"),
+        pl.lit(None, pl.String).alias("prompt"),
+        pl.lit(None, pl.String).alias("response"),
+        pl.coalesce("answer_license", "question_license", pl.lit(default_license)).alias("license"),
+        pl.concat_str(pl.lit(f"https://{site}/q/"), pl.col("question_id").cast(pl.String)).alias("url"),
+        pl.coalesce("answer_created_at", "question_created_at").alias("created_at"),
+        pl.lit(site).alias("site"),
+        pl.lit(is_meta_site(site)).alias("is_meta"),
+        *[pl.col(c) for c in _PAIR_SOURCE_COLUMNS],
+    ]
+
+
+_PAIR_SOURCE_COLUMNS = (
+    "question_id", "answer_id", "title", "question_html", "answer_html", "question_score", "answer_score",
+    "answer_rank", "is_accepted", "answer_count", "view_count", "tags", "closed", "question_owner_id",
+    "question_owner_name", "answer_owner_id", "answer_owner_name", "question_created_at",
+)  # fmt: skip
+
+
+QUESTION_SCHEMA = {
     "question_id": pl.Int64, "title": pl.String, "question_html": pl.String, "question_score": pl.Int64,
     "view_count": pl.Int64, "tags": pl.List(pl.String), "closed": pl.Boolean, "question_owner_id": pl.Int64,
     "question_owner_display_name": pl.String, "question_created_at": TIMESTAMP, "accepted_answer_id": pl.Int64,
     "question_license": pl.String,
 }  # fmt: skip
-_ANSWER_SCHEMA = {
+ANSWER_SCHEMA = {
     "answer_id": pl.Int64, "question_id": pl.Int64, "answer_html": pl.String, "answer_score": pl.Int64,
     "answer_owner_id": pl.Int64, "answer_owner_display_name": pl.String, "answer_created_at": TIMESTAMP,
     "answer_license": pl.String,
 }  # fmt: skip
+USERS_SCHEMA = {"user_id": pl.Int64, "display_name": pl.String}

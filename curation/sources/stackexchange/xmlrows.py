@@ -73,17 +73,26 @@ def iter_row_frames(
     label: str,
     stats: ParseStats,
     skip_malformed: bool = False,
+    head: bool = True,
+    tail: bool = True,
+    offset: int = 0,
+    line: int = 1,
 ) -> Iterator[pl.DataFrame]:
     """Turn a dump table's byte chunks into DataFrames of raw (still XML-escaped) string columns.
 
     ``fields`` are the attribute names to keep (absent ones come out null), ``root`` the document
     element (``posts``, ``users``), ``label`` names the file in errors.
+
+    A byte range of the file (cut at row boundaries, see `curation.engines.byte_ranges`) parses on
+    its own: ``head=False`` when it does not start at the file's start (no prologue to find),
+    ``tail=False`` when it does not run to the file's end (no closing tag to expect: one found
+    there has rows after it), ``offset`` and ``line`` the byte offset and line number it starts at.
     """
     close_tag = f"</{root}>".encode()
     carry = b""
-    offset = 0  # byte offset of ``carry`` within the member
-    line = 1  # line number of ``carry``'s first line
-    started = closed = False
+    # offset: byte offset of ``carry`` within the member; line: line number of ``carry``'s first line
+    started = not head
+    closed = False
     for piece in chunks:
         buf = carry + piece if carry else piece
         if not started:
@@ -106,6 +115,8 @@ def iter_row_frames(
             _expect_nothing_after_close(body, label, offset, line)
         else:
             body, closed = _strip_close(body, close_tag)
+            if closed and not tail:
+                _close_before_the_end(body, label, line)
             if body:
                 yield _parse_body(body, fields, label, offset, line, stats, skip_malformed)
         stats.bytes += cut + 1
@@ -115,7 +126,9 @@ def iter_row_frames(
         raise CurationError(f"no <{root}> element: not a Stack Exchange {root.title()}.xml", path=label)
     if not closed:
         body, closed = _strip_close(carry, close_tag)
-        if not closed:
+        if closed and not tail:
+            _close_before_the_end(body, label, line)
+        if not closed and tail:
             raise CurationError(
                 f"file ends at byte {offset + len(carry):,} (line {line}) before </{root}>: truncated?",
                 path=label,
@@ -126,6 +139,12 @@ def iter_row_frames(
     else:
         _expect_nothing_after_close(carry, label, offset, line)
     stats.bytes += len(carry)
+
+
+def _close_before_the_end(body: bytes, label: str, line: int) -> None:
+    """The closing tag inside a range that is not the file's last: rows follow it."""
+    after = line + body.count(b"\n")
+    raise CurationError("data after the closing tag", path=label, position=f"line {after}")
 
 
 def _body_start(buf: bytes, root: str, label: str) -> int | None:
