@@ -66,6 +66,8 @@ def test_counts_equal_an_independent_count(shared_data, tmp_path, site):
     assert unanswered.height == len(set(questions) - parents)
     assert frame["id"].n_unique() == frame.height
     assert frame["site"].unique().to_list() == [site]
+    _, stats = se.scan_with_stats(_path(shared_data, site), include_meta=True, cache_dir=tmp_path)
+    assert stats.sites[site]["posts"]["slow_chunks"] == 0  # the columnar path read every row
 
 
 @pytest.mark.parametrize("site", ["beer.stackexchange.com", *SITES])

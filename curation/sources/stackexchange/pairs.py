@@ -29,7 +29,7 @@ from curation.sources.stackexchange.streams import read_archive_members, read_ch
 from curation.sources.stackexchange.xmlrows import ParseStats, iter_row_frames, xml_unescape
 
 #: Bump when the cached pair layout changes, so old caches are rebuilt.
-PARSER_VERSION = 3
+PARSER_VERSION = 4
 #: Uncompressed Posts.xml bytes per bucket: bounds the memory of the per-bucket join.
 BUCKET_BYTES = 192 * 1024 * 1024
 
