@@ -6,8 +6,9 @@ lists were never published, so these are ours, and every one is a parameter):
 - First person: whole words ``I`` (capital, so it also catches I'm, I've, I'd, I'll) and,
   in any case, ``my``, ``me``, ``mine``, ``myself``. Text inside code blocks and inline code is
   ignored, so ``int i`` or ``print(me)`` do not count. A row is dropped when it has more than
-  ``max_count`` such words (default 0). The rule is English: it does not run on text that is
-  mostly Hangul (``skip_hangul_ratio``), so Korean rows are never judged by English words.
+  ``max_count`` such words (default 0). The rule is English: it does not run on text whose
+  characters are at least ``skip_hangul_ratio`` Hangul (default 0.3), so Korean rows are never
+  judged by English words.
 - References to other answers: any of ``phrases``, case-insensitive, anywhere in the text.
 - Leftover links or images: a raw URL, a Markdown image or an ``<img`` outside code.
 
@@ -68,7 +69,7 @@ class FirstPerson(Filter):
     column: str = "response"
     pattern: str = FIRST_PERSON
     max_count: int = 0
-    skip_hangul_ratio: float | None = 0.5
+    skip_hangul_ratio: float | None = 0.3
 
     name = "first_person"
     reasons = ("first_person",)
@@ -77,9 +78,11 @@ class FirstPerson(Filter):
         count = without_code(self.column).str.count_matches(self.pattern).fill_null(0)
         if self.skip_hangul_ratio is None:
             return count
-        from curation.text.korean import hangul_ratio
-
-        return pl.when(hangul_ratio(self.column).fill_null(0.0) >= self.skip_hangul_ratio).then(0).otherwise(count)
+        # Hangul syllables and jamo over all characters: a cheap script share (no normalisation,
+        # no letter classes) that is enough to tell Korean prose from English.
+        text = pl.col(self.column).fill_null("")
+        hangul = text.str.count_matches(r"\p{Hangul}") / text.str.len_chars().clip(lower_bound=1)
+        return pl.when(hangul >= self.skip_hangul_ratio).then(0).otherwise(count)
 
     def reason(self, score: pl.Expr) -> pl.Expr:
         return pl.when(score > self.max_count).then(pl.lit("first_person"))
