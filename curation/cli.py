@@ -169,6 +169,27 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from curation import finetune
+
+    overrides = _settings(args.set or [])
+    result = finetune.train(args.dataset, args.model, args.out, **overrides)
+    print(f"trained {args.model} on {args.dataset} -> {args.out}")
+    summary = getattr(result, "summary", None)
+    if callable(summary):
+        print(summary())
+    return 0
+
+
+def cmd_ablate(args: argparse.Namespace) -> int:
+    from curation import finetune
+
+    results = finetune.ablate(args.config, args.out)
+    where = results.get("out") if isinstance(results, dict) else None
+    print(f"ablation done{f': report in {where}' if where else ''}")
+    return 0
+
+
 def cmd_recipe(args: argparse.Namespace) -> int:
     module = _recipes(args.source)
     if not args.name:
@@ -254,6 +275,30 @@ def parser() -> argparse.ArgumentParser:
     pull.add_argument("--revision", required=True, help="version tag (v1…), branch or commit")
     pull.add_argument("--out", required=True, help="folder to create (must not exist)")
     pull.set_defaults(func=cmd_pull)
+
+    train = commands.add_parser(
+        "train", help="fine-tune a model on a dataset version (LoRA by default, LIMA's settings)",
+        description="Fine-tune MODEL (a local folder, a GGUF file, or a Hub id already in the cache) on a dataset "
+        "version (a folder, or OWNER/NAME@REVISION on the Hub) with LIMA's defaults: AdamW 0.9/0.95, weight decay "
+        "0.1, lr 1e-5 -> 1e-6 linear, no warmup, 15 epochs, effective batch 32, loss on assistant tokens, "
+        "sequences cut at 2,048 tokens. Change any setting with --set (see curation/finetune/config.py).",
+    )  # fmt: skip
+    train.add_argument("--dataset", required=True, help="dataset version folder, or OWNER/NAME@REVISION")
+    train.add_argument("--model", required=True, help="base model: folder, .gguf file, or cached Hub id")
+    train.add_argument("--out", required=True, help="output folder (adapter or model, metrics, config)")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="change a training setting, e.g. --set epochs=3 --set method=full")  # fmt: skip
+    train.set_defaults(func=cmd_train)
+
+    ablate = commands.add_parser(
+        "ablate", help="train several arms with identical settings and compare them",
+        description="Run the ablation described by CONFIG.toml (arms = dataset versions or recipes; identical "
+        "settings and seeds); finished arms are not retrained when the run resumes. Writes report.md, "
+        "results.json and plots.",
+    )  # fmt: skip
+    ablate.add_argument("config", help="the ablation's TOML file")
+    ablate.add_argument("--out", help="output folder (default: from the config)")
+    ablate.set_defaults(func=cmd_ablate)
 
     recipe = commands.add_parser("recipe", help="list a source's named recipes or print one as JSON",
                                  description="Without NAME: the named recipes and their hashes. With NAME (or a "
