@@ -57,8 +57,14 @@ def build(
     scan_options: dict | None = None,
     on_step: Callable[[str], None] | None = None,
     description: str | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
 ) -> BuildResult:
-    """Build ``recipe`` over ``dumps`` into ``out/<name>/<version>`` and return where it went."""
+    """Build ``recipe`` over ``dumps`` into ``out/<name>/<version>`` and return where it went.
+
+    ``engine="ray"`` runs the source and the steps on Ray Data (``ray_address``: a running
+    cluster, else a local Ray is started); the dataset is the same as the local engine's.
+    """
     if not dumps:
         raise CurationError("no input: give at least one dump path")
     name = name or f"{recipe.source}-{recipe.name}"
@@ -67,9 +73,18 @@ def build(
         if (Path(out) / name / version).exists():
             raise CurationError(f"version {version} of {name} exists already; versions are never overwritten",
                                 path=Path(out) / name / version)  # fmt: skip
-    candidates, seen = recipe.scan(list(dumps), **(scan_options or {}))
     steps = recipe.steps()
-    result = pipeline.run(candidates, steps, seed=recipe.seed, keep_rejects=keep_rejects, on_step=on_step)
+    if engine == "ray":
+        from curation.engines import ray_engine
+
+        with ray_engine.session(ray_address):
+            candidates, seen = ray_engine.scan(recipe, list(dumps), **(scan_options or {}))
+            result = ray_engine.run(candidates, steps, seed=recipe.seed, keep_rejects=keep_rejects, on_step=on_step)
+    elif engine == "local":
+        candidates, seen = recipe.scan(list(dumps), **(scan_options or {}))
+        result = pipeline.run(candidates, steps, seed=recipe.seed, keep_rejects=keep_rejects, on_step=on_step)
+    else:
+        raise CurationError(f"unknown engine {engine!r}: choose local or ray")
     published = publish_frame(result.kept, recipe, with_response=recipe.split != "test")
     manifest = {
         "source": recipe.source,

@@ -82,6 +82,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         keep_rejects=args.keep_rejects,
         scan_options=scan_options,
         on_step=(None if args.quiet else lambda name: _say(f"  step {name}")),
+        engine=args.engine,
+        ray_address=args.ray_address,
     )
     if not args.quiet:
         print(format_funnel(done.manifest["funnel"]))
@@ -242,6 +244,10 @@ def parser() -> argparse.ArgumentParser:
                        help="skip malformed rows and count them, instead of stopping at the first")  # fmt: skip
     build.add_argument("--site", help="site of a bare Posts.xml whose folder name does not tell it")
     build.add_argument("--cache-dir", help="where parsed dumps are cached (default: ~/.cache/curation)")
+    build.add_argument("--engine", choices=["local", "ray"], default="local",
+                       help="local: Polars on this machine (default); ray: the same recipe on Ray Data, "
+                            "same rows (needs pip install 'curation[ray]')")  # fmt: skip
+    build.add_argument("--ray-address", metavar="ADDR", help="with --engine ray: a running cluster (default: local Ray)")
     build.add_argument("--push", metavar="OWNER/NAME", help="push the new version to this Hub dataset repo")
     build.add_argument("--private", action="store_true", help="with --push: create the repo private")
     build.add_argument("--quiet", action="store_true", help="print nothing but errors")

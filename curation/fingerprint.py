@@ -25,11 +25,11 @@ def cache_root() -> Path:
     return Path(base) / "curation"
 
 
-def fingerprint(path: Path, cache_dir: Path | None = None) -> str:
+def fingerprint(path: Path, cache_dir: str | Path | None = None) -> str:
     """``blake2b:<hex>`` of the file's content (memoised by path, size and mtime)."""
     path = Path(path)
     stat = path.stat()
-    memo_dir = (cache_dir or cache_root()) / "fingerprints"
+    memo_dir = (Path(cache_dir) if cache_dir is not None else cache_root()) / "fingerprints"
     key = hashlib.blake2b(
         f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode(), digest_size=16
     ).hexdigest()

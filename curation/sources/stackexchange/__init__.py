@@ -21,7 +21,7 @@ import polars as pl
 from curation.columns import TIMESTAMP
 from curation.fingerprint import cache_root, fingerprint
 from curation.sources.stackexchange.inputs import SiteInput, discover, is_meta_site, site_from_name
-from curation.sources.stackexchange.pairs import PARSER_VERSION, build_site_cache
+from curation.sources.stackexchange.pairs import PARSER_VERSION, build_site_cache, candidate_columns
 
 __all__ = ["scan", "scan_with_stats", "discover", "SiteInput", "ScanStats", "site_from_name", "OLD_DUMP_LICENSE"]
 
@@ -75,11 +75,8 @@ def scan_with_stats(
         if item.is_meta and not include_meta:
             stats.skipped_meta.append(item.site)
             continue
-        prints = [
-            {"name": p.name if p.suffix == ".7z" else f"{p.parent.name}/{p.name}", "bytes": p.stat().st_size,
-             "fingerprint": fingerprint(p, root)}
-            for p in item.files
-        ]  # fmt: skip
+        prints = [{"name": input_name(p), "bytes": p.stat().st_size, "fingerprint": fingerprint(p, root)}
+                  for p in item.files]  # fmt: skip
         stats.inputs.extend(prints)
         folder = _site_cache(item, prints, root, skip_malformed, progress)
         meta = _read_meta(folder)
@@ -91,6 +88,11 @@ def scan_with_stats(
     if not include_unanswered:
         lf = lf.filter(pl.col("answer_id").is_not_null())
     return lf, stats
+
+
+def input_name(path: Path) -> str:
+    """How a manifest names an input file: the archive's name, else ``<site folder>/<file>``."""
+    return path.name if path.suffix == ".7z" else f"{path.parent.name}/{path.name}"
 
 
 def _site_cache(item: SiteInput, prints: list[dict], root: Path, skip_malformed: bool, progress: bool) -> Path:
@@ -132,39 +134,7 @@ def _safe(name: str) -> str:
 
 def _site_frame(folder: Path, site: str, buckets: int) -> pl.LazyFrame:
     files = [str(folder / f"pairs-{b:05d}.parquet") for b in range(buckets)]
-    lf = pl.scan_parquet(files)
-    return lf.select(
-        pl.concat_str(
-            pl.lit(f"stackexchange/{site}/"), pl.coalesce("answer_id", "question_id").cast(pl.String)
-        ).alias("id"),
-        pl.lit("stackexchange").alias("source"),
-        pl.lit(site).alias("group"),
-        pl.lit(None, pl.String).alias("prompt"),
-        pl.lit(None, pl.String).alias("response"),
-        pl.coalesce("answer_license", "question_license", pl.lit(OLD_DUMP_LICENSE)).alias("license"),
-        pl.concat_str(pl.lit(f"https://{site}/q/"), pl.col("question_id").cast(pl.String)).alias("url"),
-        pl.coalesce("answer_created_at", "question_created_at").alias("created_at"),
-        pl.lit(site).alias("site"),
-        pl.lit(is_meta_site(site)).alias("is_meta"),
-        "question_id",
-        "answer_id",
-        "title",
-        "question_html",
-        "answer_html",
-        "question_score",
-        "answer_score",
-        "answer_rank",
-        "is_accepted",
-        "answer_count",
-        "view_count",
-        "tags",
-        "closed",
-        "question_owner_id",
-        "question_owner_name",
-        "answer_owner_id",
-        "answer_owner_name",
-        "question_created_at",
-    )
+    return pl.scan_parquet(files).select(candidate_columns(site, OLD_DUMP_LICENSE))
 
 
 #: The column schema `scan` returns (used for empty results and by tests).
