@@ -210,15 +210,28 @@ class _Runner:
             return
         for f in group:
             self.on_step(f.name)
+        costly = any(not f.cheap for f in group)
         scored = score_filters(self.lf, group)
-        if any(not f.cheap for f in group):
+        if costly:  # a Python score runs once
             scored = scored.collect(engine="streaming").lazy()
         scored = with_reasons(scored, group)
-        counts = scored.select(funnel_aggregations(group)).collect(engine="streaming").row(0, named=True)
+        if self.n > MATERIALISE_ROWS:  # too many rows to hold even their ids: one pass per use
+            counts = scored.select(funnel_aggregations(group)).collect(engine="streaming").row(0, named=True)
+            self._keep_rejects(rejected_rows(scored, group))
+            self.lf = kept_rows(scored, group)
+        else:  # the scores run once, into a narrow table of ids and reasons that every use reads
+            narrow = scored.select("id", *reason_columns(group)).collect(engine="streaming")
+            counts = narrow.select(funnel_aggregations(group)).row(0, named=True)
+            rejects = rejected_rows(narrow.lazy(), group)
+            picks = rejects if self.keep_rejects else example_ids(rejects, self.k).select("id")
+            self._keep_rejects(rejected_rows(scored, group).join(picks.select("id"), on="id", how="semi"))
+            alive = narrow.lazy().filter(alive_expr(group)).select("id")
+            if costly:  # ``scored`` is in memory already
+                self.lf = kept_rows(scored, group)
+            else:  # score only the rows that stay
+                self.lf = score_filters(self.lf.join(alive, on="id", how="semi", maintain_order="left"), group)
         record_filters(self.funnel, group, counts, self.n, self.first_filters)
         self.first_filters = False
-        self._keep_rejects(rejected_rows(scored, group))
-        self.lf = kept_rows(scored, group)
         self.n = int(counts["kept"])
         self._maybe_materialise()
 
