@@ -89,43 +89,23 @@ class AtMost(Filter):
 
 @dataclass(frozen=True)
 class Require(Filter):
-    """Keep rows whose boolean ``column`` is true (null counts as false)."""
+    """Keep rows whose ``column`` is true (a boolean; null counts as false), or, with
+    ``any_value``, rows where ``column`` has any value (e.g. a known top-level category)."""
 
     column: str = "has_submission"
     why: str = "no_submission"
+    any_value: bool = False
 
     @property
     def name(self) -> str:
-        return f"require_{self.column}"
+        return f"{'has' if self.any_value else 'require'}_{self.column}"
 
     @property
     def reasons(self) -> tuple[str, ...]:
         return (self.why,)
 
     def score(self) -> pl.Expr:
-        return pl.col(self.column).fill_null(False)
-
-    def reason(self, score: pl.Expr) -> pl.Expr:
-        return pl.when(~score).then(pl.lit(self.why))
-
-
-@dataclass(frozen=True)
-class NotNull(Filter):
-    """Keep rows where ``column`` has a value (e.g. a known top-level category)."""
-
-    column: str = "group"
-    why: str = "missing_value"
-
-    @property
-    def name(self) -> str:
-        return f"has_{self.column}"
-
-    @property
-    def reasons(self) -> tuple[str, ...]:
-        return (self.why,)
-
-    def score(self) -> pl.Expr:
-        return pl.col(self.column).is_not_null()
+        return pl.col(self.column).is_not_null() if self.any_value else pl.col(self.column).fill_null(False)
 
     def reason(self, score: pl.Expr) -> pl.Expr:
         return pl.when(~score).then(pl.lit(self.why))

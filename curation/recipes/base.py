@@ -181,3 +181,10 @@ def load_recipe_file(path: str | Path, named: dict[str, Recipe]) -> Recipe:
         raise CurationError(f"unknown recipe {base_name!r}: choose one of {sorted(named)}", path=path)
     base = named[base_name]
     return dataclasses.replace(base, **coerce_fields(type(base), data, where=str(path)))
+
+
+def named_or_file(spec, named: dict[str, Recipe]) -> Recipe:
+    """A named recipe, or a TOML/YAML/JSON file starting from one (each source's ``load``)."""
+    if str(spec) in named:
+        return named[str(spec)]
+    return load_recipe_file(spec, named)

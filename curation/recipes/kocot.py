@@ -108,8 +108,8 @@ NAMED: dict[str, KoCoTRecipe] = {"kocot": KOCOT, "kocot-nocot": KOCOT_NOCOT}
 
 
 def load(spec) -> KoCoTRecipe:
-    from curation.recipes.base import load_recipe_file
+    """A named recipe (see ``NAMED``) or a TOML/YAML file starting from one."""
+    from curation.recipes.base import named_or_file
 
-    if str(spec) in NAMED:
-        return NAMED[str(spec)]
-    return load_recipe_file(spec, NAMED)  # type: ignore[return-value]
+    return named_or_file(spec, NAMED)  # type: ignore[return-value]
+

@@ -156,8 +156,8 @@ NAMED: dict[str, RedditRecipe] = {"lima-writingprompts": LIMA_WRITINGPROMPTS, "l
 
 
 def load(spec) -> RedditRecipe:
-    from curation.recipes.base import load_recipe_file
+    """A named recipe (see ``NAMED``) or a TOML/YAML file starting from one."""
+    from curation.recipes.base import named_or_file
 
-    if str(spec) in NAMED:
-        return NAMED[str(spec)]
-    return load_recipe_file(spec, NAMED)  # type: ignore[return-value]
+    return named_or_file(spec, NAMED)  # type: ignore[return-value]
+

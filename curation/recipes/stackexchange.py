@@ -155,13 +155,12 @@ UNFILTERED = StackExchangeRecipe(
 NAMED: dict[str, StackExchangeRecipe] = {"lima": LIMA, "unfiltered": UNFILTERED}
 
 
-def load(spec: str | Path) -> StackExchangeRecipe:
-    """A named recipe (``lima``, ``unfiltered``) or a TOML/YAML file starting from one."""
-    from curation.recipes.base import load_recipe_file
+def load(spec) -> StackExchangeRecipe:
+    """A named recipe (see ``NAMED``) or a TOML/YAML file starting from one."""
+    from curation.recipes.base import named_or_file
 
-    if str(spec) in NAMED:
-        return NAMED[str(spec)]
-    return load_recipe_file(spec, NAMED)  # type: ignore[return-value]
+    return named_or_file(spec, NAMED)  # type: ignore[return-value]
 
 
-__all__ = ["StackExchangeRecipe", "LIMA", "UNFILTERED", "NAMED", "load", "pl"]
+
+__all__ = ["StackExchangeRecipe", "LIMA", "UNFILTERED", "NAMED", "load"]

@@ -14,7 +14,7 @@ import polars as pl
 
 from curation.filters.base import Transform
 from curation.filters.dedup import ExactDedup
-from curation.filters.flags import NotNull
+from curation.filters.flags import Require
 from curation.filters.language import Language
 from curation.filters.length import Length, NonEmpty
 from curation.filters.sampling import StratifiedSample
@@ -66,7 +66,7 @@ class WikiHowRecipe(Recipe):
 
     def steps(self) -> list:
         steps: list = [RenderArticle(tuple(self.sections)), NonEmpty(columns=("prompt", "response")),
-                       NotNull("group", "no_top_category")]  # fmt: skip
+                       Require("group", "no_top_category", any_value=True)]  # fmt: skip
         if self.length_min is not None or self.length_max is not None:
             steps.append(Length("response", self.length_min, self.length_max))
         if self.languages:
@@ -86,8 +86,8 @@ NAMED: dict[str, WikiHowRecipe] = {"lima-wikihow": LIMA_WIKIHOW}
 
 
 def load(spec) -> WikiHowRecipe:
-    from curation.recipes.base import load_recipe_file
+    """A named recipe (see ``NAMED``) or a TOML/YAML file starting from one."""
+    from curation.recipes.base import named_or_file
 
-    if str(spec) in NAMED:
-        return NAMED[str(spec)]
-    return load_recipe_file(spec, NAMED)  # type: ignore[return-value]
+    return named_or_file(spec, NAMED)  # type: ignore[return-value]
+

@@ -123,15 +123,6 @@ def write_sample_dump(folder: str | Path) -> Path:
 
 def sample_dump() -> Path:
     """The sample dump in the cache folder (written on first use)."""
-    from curation.fingerprint import cache_root
+    from curation.samples import cached_sample
 
-    folder = cache_root() / "samples" / "reddit-v1"
-    if not (folder / "WritingPrompts_comments.zst").is_file():
-        tmp = folder.with_name(folder.name + ".tmp")
-        write_sample_dump(tmp)
-        if folder.exists():
-            import shutil
-
-            shutil.rmtree(folder)
-        tmp.rename(folder)
-    return folder
+    return cached_sample("reddit-v1", write_sample_dump, "WritingPrompts_comments.zst")
