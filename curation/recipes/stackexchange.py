@@ -10,7 +10,6 @@ import dataclasses
 from pathlib import Path
 from typing import ClassVar, Literal
 
-import polars as pl
 
 from curation.filters.dedup import ExactDedup
 from curation.filters.language import Language
