@@ -1,0 +1,470 @@
+"""Benchmark (issue 3): the whole ``lima`` Stack Exchange recipe, columnar, vs a row-at-a-time Python loop.
+
+Generates, under ``benchmarks/_work/lima/``, a multi-site dump of ``--mb`` MB of Posts.xml in total
+(default 1,100 MB, i.e. more than 1 GiB): four site folders, two STEM and two Other in our site
+table (``physics``, ``electronics``, ``cooking``, ``travel``.stackexchange.com), each replicated
+from the real rows of ``../shared/data/stackexchange``. Every answer of every replica gets one extra
+paragraph of real words (seeded per site and replica), so exact dedup does not fold the replicas
+into one. Then, each in its own child process (wall time, CPU time, peak RSS of that process):
+
+1. ``scan``: parse the four sites into a cold cache (reported, not compared);
+2. ``pipeline``: ``pipeline.run(scan(dump), LIMA.steps(), seed=LIMA.seed)`` over that (warm) cache,
+   each step timed with the ``on_step`` callback. Consecutive cheap filters run as one group in
+   the pipeline (one pass), so they are timed as one;
+3. ``loop``: the same candidates as Python dicts (``to_dicts`` per batch, timed apart), the same
+   steps as a datatrove-style loop: for each row, each filter in order, the row dropped at the
+   first that fails; HTML -> Markdown and language detection called per row through the same
+   library functions (``html_to_markdown``, ``detect_language``); the same regexes, phrases and
+   thresholds, read from the recipe's step objects; then the same dedup and stratified sampling
+   in plain Python (the seeded hash of the row id is Polars' own, computed for the survivors in
+   one call, since the pipeline's choices depend on it).
+
+The loop must keep exactly the pipeline's rows before sampling, and the same rows after it
+(checked, or the script fails). It prints rows/s per step and the pipeline/loop ratio overall
+and per step. Target: the pipeline >= 10x the loop.
+
+    .venv/bin/python benchmarks/lima_pipeline.py              # the full size
+    .venv/bin/python benchmarks/lima_pipeline.py --mb 100     # a quick run
+
+The machine's 2 cores are shared with other work: numbers are noisy (the load is printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+import shutil
+import time
+import unicodedata
+from collections import Counter
+from pathlib import Path
+
+import polars as pl
+import regex
+from _common import DATA, MB, WORK, machine_note, measure, real_posts, table, write_posts
+
+from curation import pipeline
+from curation.filters.base import Select, seeded_unit
+from curation.filters.dedup import ExactDedup
+from curation.filters.language import Language, detect_language
+from curation.filters.length import Length, NonEmpty
+from curation.filters.sampling import StackExchangeCategory, StratifiedSample, allocate, split_quota
+from curation.filters.score import MinScore, TopRanked
+from curation.filters.style import (
+    _CODE_BLOCK,
+    _INLINE_CODE,
+    _LINK_OR_IMAGE,
+    FirstPerson,
+    LeftoverLinks,
+    OtherAnswerReferences,
+)
+from curation.filters.text import ChoosePrompt, HtmlToMarkdown
+from curation.filters.title import SelfContainedTitle
+from curation.recipes.stackexchange import LIMA
+from curation.sources.stackexchange import scan, scan_with_stats
+from curation.sources.stackexchange.sites import category_of
+from curation.text.html_markdown import html_to_markdown
+
+SCRIPT = Path(__file__).resolve()
+#: Two STEM and two Other sites of our table (the names only: every site is made of the same real rows).
+SITES = ("physics.stackexchange.com", "electronics.stackexchange.com", "cooking.stackexchange.com",
+         "travel.stackexchange.com")  # fmt: skip
+#: Candidate rows handed to the loop per batch (as dicts).
+BATCH_ROWS = 50_000
+#: Unicode White_Space, what Polars' ``strip_chars()`` strips (Python's ``str.strip()`` also strips \x1c-\x1f).
+WHITE_SPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+)
+
+
+# --------------------------------------------------------------------------- the pipeline (child side)
+
+
+def build_cache(dump: str, cache: str) -> dict:
+    """Parse every site of the dump into a fresh cache (what the first ``scan`` of a dump costs)."""
+    shutil.rmtree(cache, ignore_errors=True)
+    _, stats = scan_with_stats(dump, cache_dir=cache)
+    sites = {site: {"posts_rows": m["posts"]["rows"], "pairs": m["answers"]} for site, m in stats.sites.items()}
+    return {"sites": sites}
+
+
+@dataclasses.dataclass(frozen=True)
+class _RecordingSample(StratifiedSample):
+    """The recipe's own sampling step, unchanged, that also writes the ids it receives (to check the loop)."""
+
+    record_to: str = ""
+
+    def apply(self, lf: pl.LazyFrame, seed: int) -> pl.LazyFrame:
+        lf.select("id").collect().write_parquet(self.record_to)
+        return super().apply(lf, seed)
+
+
+def _recording(steps: list, record_to: str) -> list:
+    out = []
+    for step in steps:
+        if type(step) is StratifiedSample:
+            step = _RecordingSample(**{f.name: getattr(step, f.name) for f in dataclasses.fields(step)},
+                                    record_to=record_to)  # fmt: skip
+        out.append(step)
+    return out
+
+
+def run_pipeline(dump: str, cache: str, out: str) -> dict:
+    """``pipeline.run`` of the LIMA steps over the cached candidates; step start times from ``on_step``."""
+    steps = _recording(LIMA.steps(), f"{out}.pre_sample.parquet")
+    marks: list[tuple[str, tuple[float, float]]] = []
+    start = _clock()
+    result = pipeline.run(
+        scan(dump, cache_dir=cache), steps, seed=LIMA.seed, on_step=lambda name: marks.append((name, _clock()))
+    )
+    end = _clock()
+    assert [m[0] for m in marks] == [s.name for s in steps], marks
+    result.kept.select("id").write_parquet(f"{out}.kept.parquet")
+    groups = [item if kind == "filters" else [item] for kind, item in pipeline.plan_steps(steps)]
+    timings, at = [], 0
+    for group in groups:
+        first, last = at, at + len(group) - 1
+        until = marks[last + 1][1] if last + 1 < len(marks) else end
+        f_in, f_out = result.funnel["steps"][first], result.funnel["steps"][last]
+        timings.append({"steps": [s.name for s in group], "seconds": until[0] - marks[first][1][0],
+                        "cpu": until[1] - marks[first][1][1], "rows_in": f_in["rows_in"],
+                        "rows_out": f_out["rows_out"]})  # fmt: skip
+        at = last + 1
+    return {
+        "candidates": result.funnel["candidates"],
+        "kept": result.kept.height,
+        "count_seconds": marks[0][1][0] - start[0],
+        "groups": timings,
+        "funnel": [{k: s[k] for k in ("name", "rows_in", "rows_out")} for s in result.funnel["steps"]],
+    }
+
+
+# --------------------------------------------------------------------------- the loop (child side)
+
+
+def _without_code(text: str | None) -> str | None:
+    if text is None:
+        return None
+    return _INLINE_CODE_RE.sub(" ", _CODE_BLOCK_RE.sub(" ", text))
+
+
+def _hangul_ratio(text: str) -> float:
+    """Share of letters that are Hangul after NFC (0 without letters), as `curation.text.korean.hangul_ratio`."""
+    if _HANGUL.search(text) is None:
+        return 0.0
+    text = unicodedata.normalize("NFC", text)
+    letters = len(_LETTER.findall(text))
+    return len(_HANGUL.findall(text)) / letters if letters else 0.0
+
+
+_HANGUL = regex.compile(r"\p{Hangul}")  # the stdlib's re has no Unicode scripts
+_LETTER = regex.compile(r"\p{L}")
+_CODE_BLOCK_RE = re.compile(_CODE_BLOCK)
+_INLINE_CODE_RE = re.compile(_INLINE_CODE)
+_NOT_ALNUM = re.compile(r"[\W_]+")  # [^\p{L}\p{N}]+: Python's \w is letters, digits, numbers and "_"
+
+
+def _per_row(step):
+    """A function(row) -> keep?, for a row-wise step; transforms write into the row and return True."""
+    if isinstance(step, NonEmpty):
+        cols = step.columns
+        return lambda row: all((row[c] or "").strip(WHITE_SPACE) for c in cols)
+    if isinstance(step, TopRanked):
+        col = step.rank_column
+        return lambda row: row[col] == 1
+    if isinstance(step, MinScore):
+        col, low = step.column, step.minimum
+        return lambda row: row[col] is not None and row[col] >= low
+    if isinstance(step, SelfContainedTitle):
+        asks = re.compile(r"^(?:" + "|".join(step.question_words) + r")\b")
+        points = re.compile(r"\b(?:" + "|".join(step.deictic) + r")\b")
+        col, min_words = step.column, step.min_words
+
+        def self_contained(row) -> bool:
+            title = (row[col] or "").strip(WHITE_SPACE)
+            if len(title.split()) < min_words:
+                return False
+            lower = title.lower()
+            return (title.endswith("?") or asks.search(lower) is not None) and points.search(lower) is None
+
+        return self_contained
+    if isinstance(step, HtmlToMarkdown):
+        src, into = step.column, step.into
+
+        def convert(row) -> bool:
+            row[into] = html_to_markdown(row[src])
+            return True
+
+        return convert
+    if isinstance(step, Length):
+        col, low, high = step.column, step.minimum, step.maximum
+        return lambda row: (low is None or len(row[col] or "") >= low) and (high is None or len(row[col] or "") <= high)
+    if isinstance(step, FirstPerson):
+        pattern, allowed, col = re.compile(step.pattern), step.max_count, step.column
+        skip = getattr(step, "skip_hangul_ratio", None)  # English rule, not applied to mostly-Hangul text
+
+        def first_person(row) -> bool:
+            text = row[col]
+            if text is None or (skip is not None and _hangul_ratio(text) >= skip):
+                return True
+            if allowed == 0:
+                return pattern.search(_without_code(text)) is None
+            return len(pattern.findall(_without_code(text))) <= allowed
+
+        return first_person
+    if isinstance(step, (OtherAnswerReferences, LeftoverLinks)):
+        if isinstance(step, OtherAnswerReferences):
+            pattern = re.compile("(?i)" + "|".join(re.escape(p) for p in step.phrases))
+        else:
+            pattern = re.compile(_LINK_OR_IMAGE)
+        col = step.column
+        return lambda row: row[col] is None or pattern.search(_without_code(row[col])) is None
+    if isinstance(step, Language):
+        col, wanted, max_chars = step.column, set(step.languages), step.max_chars
+        return lambda row: detect_language(_without_code(row[col]), max_chars) in wanted
+    if isinstance(step, StackExchangeCategory):
+        overrides = dict(step.overrides)
+
+        def categorise(row) -> bool:
+            row["category"] = category_of(row["site"], overrides)
+            return True
+
+        return categorise
+    if isinstance(step, ChoosePrompt):
+        title, body, ratio = step.title, step.body, step.title_ratio
+
+        def choose(row) -> bool:
+            use_title = row["_u_prompt"] < ratio or not (row[body] or "").strip(WHITE_SPACE)
+            row["prompt"] = row[title] if use_title else row[body]
+            row["prompt_from"] = "title" if use_title else "body"
+            return True
+
+        return choose
+    raise SystemExit(f"the loop does not know the step {step!r}: update benchmarks/lima_pipeline.py")
+
+
+def _dedup(rows: list[dict], step: ExactDedup) -> list[dict]:
+    """One row per normalised text: the highest ``prefer`` (nulls last), then the smallest id."""
+    col, prefer = step.column, step.prefer
+    if prefer:
+        order = sorted(rows, key=lambda r: (r[prefer] is None, -(r[prefer] or 0), r["id"]))
+    else:
+        order = sorted(rows, key=lambda r: r["id"])
+    seen, kept = set(), set()
+    for row in order:
+        key = _NOT_ALNUM.sub(" ", (row[col] or "").lower()).strip(WHITE_SPACE)
+        if key not in seen:
+            seen.add(key)
+            kept.add(row["id"])
+    return [r for r in rows if r["id"] in kept]
+
+
+def _units(ids: list[str], seed: int) -> list[float]:
+    """The pipeline's seeded hash of the id (Polars' hash: the choices must be the same to compare)."""
+    return pl.DataFrame({"id": ids}, schema={"id": pl.String}).select(seeded_unit(seed))["id"].to_list()
+
+
+def _sample(rows: list[dict], step: StratifiedSample, seed: int) -> list[dict]:
+    """Quotas per stratum, groups by temperature, the top ``order_by`` (then the seeded hash, then id) of each."""
+    strata = {r[step.strata] if step.strata else "all" for r in rows}
+    for row, u in zip(rows, _units([r["id"] for r in rows], seed)):
+        row["_u"] = u
+    per_stratum: dict[str, dict[str, int]] = {}
+    for (stratum, group), n in Counter((r[step.strata] if step.strata else "all", r[step.group]) for r in rows).items():
+        per_stratum.setdefault(stratum, {})[group] = n
+    shares = {"all": 1.0} if not step.strata else dict(step.shares) if step.shares else {s: 1.0 for s in strata}
+    quotas = split_quota(step.size, shares, {s: sum(g.values()) for s, g in per_stratum.items()})
+    take = {}
+    for stratum in sorted(quotas):
+        for group, n in allocate(per_stratum.get(stratum, {}), quotas[stratum], step.temperature).items():
+            take[(stratum, group)] = n
+    by = step.order_by
+
+    def key(r):
+        return ((r[by] is None, -(r[by] or 0)) if by else ()) + (r["_u"], r["id"])
+
+    taken: Counter = Counter()
+    chosen = set()
+    for row in sorted(rows, key=key):
+        cell = (row[step.strata] if step.strata else "all", row[step.group])
+        if taken[cell] < take.get(cell, 0):
+            taken[cell] += 1
+            chosen.add(row["id"])
+    return [r for r in rows if r["id"] in chosen]
+
+
+def run_loop(dump: str, cache: str, out: str) -> dict:
+    """The same steps, one row at a time over Python dicts; seconds per step (``to_dicts`` apart)."""
+    steps = LIMA.steps()
+    seed = LIMA.seed
+    seconds = {s.name: 0.0 for s in steps}
+    cpu = dict.fromkeys(seconds, 0.0)
+    rows_in = dict.fromkeys(seconds, 0)
+    convert = 0.0
+    candidates = 0
+    first_whole = next(i for i, s in enumerate(steps) if isinstance(s, Select))
+    row_steps = [(s.name, _per_row(s)) for s in steps[:first_whole]]
+    alive: list[dict] = []
+    batches = scan(dump, cache_dir=cache).collect_batches(chunk_size=BATCH_ROWS)
+    while True:
+        tick = time.perf_counter()
+        batch = next(batches, None)
+        if batch is None:
+            break
+        rows = batch.to_dicts()
+        convert += time.perf_counter() - tick
+        candidates += len(rows)
+        for name, keep in row_steps:  # step by step over the batch: the same as row by row, timed per step
+            tick = _clock()
+            rows_in[name] += len(rows)
+            rows = [row for row in rows if keep(row)]
+            _add_since(tick, name, seconds, cpu)
+        alive += rows
+    pre_sample = None
+    for step in steps[first_whole:]:
+        tick = _clock()
+        rows_in[step.name] = len(alive)
+        if isinstance(step, ExactDedup):
+            alive = _dedup(alive, step)
+        elif isinstance(step, StratifiedSample):
+            pre_sample = sorted(r["id"] for r in alive)
+            alive = _sample(alive, step, seed)
+        else:
+            if isinstance(step, ChoosePrompt):
+                for row, u in zip(alive, _units([r["id"] for r in alive], step.seed + 7919)):
+                    row["_u_prompt"] = u
+            keep = _per_row(step)
+            alive = [row for row in alive if keep(row)]
+        _add_since(tick, step.name, seconds, cpu)
+    pl.DataFrame({"id": pre_sample}, schema={"id": pl.String}).write_parquet(f"{out}.pre_sample.parquet")
+    pl.DataFrame({"id": sorted(r["id"] for r in alive)}, schema={"id": pl.String}).write_parquet(f"{out}.kept.parquet")
+    return {"candidates": candidates, "kept": len(alive), "to_dicts_seconds": convert,
+            "steps": [{"name": s.name, "seconds": seconds[s.name], "cpu": cpu[s.name], "rows_in": rows_in[s.name]}
+                      for s in steps]}  # fmt: skip
+
+
+def _clock() -> tuple[float, float]:
+    """Wall and CPU (all threads of this process) seconds: CPU is the steadier one on a shared machine."""
+    return time.perf_counter(), time.process_time()
+
+
+def _add_since(tick: tuple[float, float], name: str, seconds: dict, cpu: dict) -> None:
+    now = _clock()
+    seconds[name] += now[0] - tick[0]
+    cpu[name] += now[1] - tick[1]
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def _dump(work: Path, mb: float) -> tuple[Path, int]:
+    dump = work / f"dump-{mb:g}mb"
+    sources = None
+    total = 0
+    start = time.perf_counter()
+    for site in SITES:
+        path = dump / site / "Posts.xml"
+        if not (path.is_file() and path.with_name("Posts.xml.json").is_file()) and sources is None:
+            sources = real_posts(DATA)
+        meta = write_posts(path, int(mb * MB / len(SITES)), sources=sources, vary_seed=site)
+        total += meta["bytes"]
+    print(f"{dump.relative_to(WORK.parent.parent)}: {len(SITES)} sites, {total / MB:,.0f} MB of Posts.xml "
+          f"({time.perf_counter() - start:.0f} s)", flush=True)  # fmt: skip
+    return dump, total
+
+
+def _same_ids(a: str, b: str) -> tuple[bool, int, int]:
+    left, right = pl.read_parquet(a)["id"].sort(), pl.read_parquet(b)["id"].sort()
+    return left.equals(right), left.len(), right.len()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--mb", type=float, default=1100, help="MB of Posts.xml over the four sites (default 1100)")
+    parser.add_argument("--skip-loop", action="store_true", help="run the pipeline only")
+    args = parser.parse_args(argv)
+    work = WORK / "lima"
+    print(machine_note())
+    dump, size = _dump(work, args.mb)
+    cache = work / f"cache-{args.mb:g}mb"
+    runs = work / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+
+    built = measure("scan", SCRIPT, "build_cache", dump=str(dump), cache=str(cache))
+    pairs = sum(s["pairs"] for s in built.value["sites"].values())
+    print(f"\nscan, cold cache: {size / MB:,.0f} MB of Posts.xml -> {pairs:,} (question, answer) pairs in "
+          f"{built.seconds:.0f} s ({size / MB / built.seconds:.0f} MB/s), "
+          f"peak RSS {built.peak_rss_mib:.0f} MiB")  # fmt: skip
+
+    print(f"\npipeline.run(LIMA.steps()) ({machine_note()})", flush=True)
+    ours = measure("pipeline", SCRIPT, "run_pipeline", dump=str(dump), cache=str(cache), out=str(runs / "pipeline"))
+    loop = None
+    if not args.skip_loop:
+        print(f"row-at-a-time loop ({machine_note()})", flush=True)
+        loop = measure("loop", SCRIPT, "run_loop", dump=str(dump), cache=str(cache), out=str(runs / "loop"))
+        same_pre, n_pipe, n_loop = _same_ids(f"{runs}/pipeline.pre_sample.parquet", f"{runs}/loop.pre_sample.parquet")
+        if not same_pre:
+            raise SystemExit(f"the loop kept other rows than the pipeline before sampling ({n_loop:,} vs {n_pipe:,})")
+        same_kept, k_pipe, k_loop = _same_ids(f"{runs}/pipeline.kept.parquet", f"{runs}/loop.kept.parquet")
+        if not same_kept:
+            raise SystemExit(f"the loop sampled other rows than the pipeline ({k_loop:,} vs {k_pipe:,})")
+        print(f"the loop keeps the pipeline's {n_pipe:,} rows before sampling and its {k_pipe:,} after: same ids")
+
+    _report(ours, loop)
+
+
+def _report(ours, loop) -> None:
+    """Per step (a group of cheap filters is one step of the pipeline): rows, seconds, rows/s, ratios."""
+    value = ours.value
+    loop_steps = {s["name"]: s for s in loop.value["steps"]} if loop else {}
+    rate = lambda rows, secs: rows / secs if secs else ""  # noqa: E731
+    ratio = lambda a, b: a / b if b else ""  # noqa: E731
+    rows = [["(count candidates)", value["candidates"], value["candidates"], value["count_seconds"], "", "", ""]]
+    for group in value["groups"]:
+        secs, cpu = group["seconds"], group["cpu"]
+        label = group["steps"][0] if len(group["steps"]) == 1 else f"{len(group['steps'])} cheap filters, one pass:"
+        line = [label, group["rows_in"], group["rows_out"], secs, cpu, rate(group["rows_in"], secs)]
+        if loop:
+            l_secs = sum(loop_steps[name]["seconds"] for name in group["steps"])
+            l_cpu = sum(loop_steps[name]["cpu"] for name in group["steps"])
+            line += [l_secs, l_cpu, rate(group["rows_in"], l_secs), ratio(l_secs, secs), ratio(l_cpu, cpu)]
+        rows.append(line)
+        if loop and len(group["steps"]) > 1:
+            for name in group["steps"]:
+                s = loop_steps[name]
+                rows.append([f"  · {name}", s["rows_in"], "", "", "", "", s["seconds"], s["cpu"],
+                             rate(s["rows_in"], s["seconds"])])  # fmt: skip
+    n = value["candidates"]
+    total = ["total", n, value["kept"], ours.seconds, ours.cpu_seconds, rate(n, ours.seconds)]
+    if loop:
+        l_secs = sum(s["seconds"] for s in loop_steps.values())
+        l_cpu = sum(s["cpu"] for s in loop_steps.values())
+        total += [l_secs, l_cpu, rate(n, l_secs), ratio(l_secs, ours.seconds), ratio(l_cpu, ours.cpu_seconds)]
+    rows.append(total)
+    headers = ["step", "rows in", "rows out", "pipeline s", "CPU s", "rows/s"]
+    if loop:
+        headers += ["loop s", "CPU s", "rows/s", "ratio", "CPU ratio"]
+    print()
+    table(headers, rows)
+    print("(ratio = loop time / pipeline time; CPU = all threads of the process)")
+    print(f"\npipeline: {ours.seconds:.1f} s wall, {ours.cpu_seconds:.1f} s CPU, peak RSS {ours.peak_rss_mib:.0f} MiB")
+    costly = [g for g in value["groups"] if any(not getattr(s, "cheap", True) for s in _named(g["steps"]))]
+    share = sum(g["seconds"] for g in costly) / ours.seconds
+    print(f"steps that call Python per row (HTML -> Markdown, language): {share:.0%} of the pipeline's wall time")
+    if loop:
+        convert = loop.value["to_dicts_seconds"]
+        print(f"loop:     {l_secs:.1f} s in the steps (+ {convert:.1f} s reading the candidates and making dicts), "
+              f"{loop.cpu_seconds:.1f} s CPU in all, peak RSS {loop.peak_rss_mib:.0f} MiB")  # fmt: skip
+        print(f"pipeline vs loop: {l_secs / ours.seconds:.2f}x wall, {l_cpu / ours.cpu_seconds:.2f}x CPU "
+              f"({(l_secs + convert) / ours.seconds:.2f}x wall counting the loop's dict making); "
+              f"target >= 10x: {'met' if min(l_secs / ours.seconds, l_cpu / ours.cpu_seconds) >= 10 else 'NOT met'}")
+
+
+def _named(names: list[str]) -> list:
+    by_name = {s.name: s for s in LIMA.steps()}
+    return [by_name[n] for n in names]
+
+
+if __name__ == "__main__":
+    main()
