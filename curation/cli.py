@@ -172,23 +172,18 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from curation import finetune
+    from curation.finetune import train
+    from curation.finetune.options import overrides_from
 
-    overrides = _settings(args.set or [])
-    result = finetune.train(args.dataset, args.model, args.out, **overrides)
-    print(f"trained {args.model} on {args.dataset} -> {args.out}")
-    summary = getattr(result, "summary", None)
-    if callable(summary):
-        print(summary())
+    print(train(args.dataset, args.model, args.out, **overrides_from(args)).summary())
     return 0
 
 
 def cmd_ablate(args: argparse.Namespace) -> int:
-    from curation import finetune
+    from curation.finetune import ablate
+    from curation.finetune.report import summary
 
-    results = finetune.ablate(args.config, args.out)
-    where = results.get("out") if isinstance(results, dict) else None
-    print(f"ablation done{f': report in {where}' if where else ''}")
+    print(summary(ablate(args.config, args.out, update_cards=args.update_cards)))
     return 0
 
 
@@ -287,13 +282,11 @@ def parser() -> argparse.ArgumentParser:
         description="Fine-tune MODEL (a local folder, a GGUF file, or a Hub id already in the cache) on a dataset "
         "version (a folder, or OWNER/NAME@REVISION on the Hub) with LIMA's defaults: AdamW 0.9/0.95, weight decay "
         "0.1, lr 1e-5 -> 1e-6 linear, no warmup, 15 epochs, effective batch 32, loss on assistant tokens, "
-        "sequences cut at 2,048 tokens. Change any setting with --set (see curation/finetune/config.py).",
+        "sequences cut at 2,048 tokens. Every setting below has its own option.",
     )  # fmt: skip
-    train.add_argument("--dataset", required=True, help="dataset version folder, or OWNER/NAME@REVISION")
-    train.add_argument("--model", required=True, help="base model: folder, .gguf file, or cached Hub id")
-    train.add_argument("--out", required=True, help="output folder (adapter or model, metrics, config)")
-    train.add_argument("--set", action="append", metavar="KEY=VALUE",
-                       help="change a training setting, e.g. --set epochs=3 --set method=full")  # fmt: skip
+    from curation.finetune.options import add_train_options
+
+    add_train_options(train)
     train.set_defaults(func=cmd_train)
 
     ablate = commands.add_parser(
@@ -304,6 +297,8 @@ def parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     ablate.add_argument("config", help="the ablation's TOML file")
     ablate.add_argument("--out", help="output folder (default: from the config)")
+    ablate.add_argument("--update-cards", action="store_true", default=None,
+                        help="add the result to the local dataset versions' cards (README.md only; data untouched)")
     ablate.set_defaults(func=cmd_ablate)
 
     recipe = commands.add_parser("recipe", help="list a source's named recipes or print one as JSON",
