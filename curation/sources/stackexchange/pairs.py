@@ -64,19 +64,23 @@ def _typed_posts(raw: pl.DataFrame, label: str, stats: ParseStats, skip_malforme
     bad = bad | (pl.col("CreationDate").is_not_null() & typed["created_at"].is_null())
     bad_mask = raw.select(bad.alias("bad"))["bad"]
     if bad_mask.any():
-        first = raw.filter(bad_mask).row(0, named=True)
         if not skip_malformed:
-            what = next(
-                (f"{k}={first[k]!r} is not {'a date' if k == 'CreationDate' else 'an integer'}"
-                 for k in [*ints, "CreationDate"]
-                 if first.get(k) is not None and typed.filter(bad_mask).row(0, named=True)[ints.get(k, "created_at")] is None),
-                "row without Id or PostTypeId",
-            )  # fmt: skip
-            raise CurationError(f"malformed row: {what}", path=label, position=f"row Id={first.get('Id')}")
+            raw_row = raw.filter(bad_mask).row(0, named=True)
+            typed_row = typed.filter(bad_mask).row(0, named=True)
+            raise CurationError(f"malformed row: {_what_is_wrong(raw_row, typed_row, ints)}", path=label,
+                                position=f"row Id={raw_row.get('Id')}")  # fmt: skip
         stats.malformed += int(bad_mask.sum())
         stats.rows -= int(bad_mask.sum())
         typed = typed.filter(~bad_mask)
     return typed
+
+
+def _what_is_wrong(raw_row: dict, typed_row: dict, ints: dict[str, str]) -> str:
+    """The first attribute of a malformed row that did not parse, in words."""
+    for src, dst in [*ints.items(), ("CreationDate", "created_at")]:
+        if raw_row.get(src) is not None and typed_row[dst] is None:
+            return f"{src}={raw_row[src]!r} is not {'a date' if src == 'CreationDate' else 'an integer'}"
+    return "row without Id or PostTypeId"
 
 
 def _tags(decoded: pl.Expr) -> pl.Expr:
