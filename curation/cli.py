@@ -87,6 +87,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     )
     if not args.quiet:
         print(format_funnel(done.manifest["funnel"]))
+        for key, value in sorted(done.manifest.get("source_stats", {}).items()):
+            if "malformed" in key and value:
+                print(f"{key.replace('_', ' ')}: {value:,} (counted in curation.json)")
         print(f"wrote {done.path} ({done.manifest['splits']}, content {done.manifest['content_hash'][:19]}…)")
     if args.push:
         from curation import hub

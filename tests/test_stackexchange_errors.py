@@ -110,3 +110,19 @@ def test_cli_prints_one_line_and_exits_nonzero_without_a_version(shared_data, tm
     assert run.stderr.count("\n") == 1 and run.stderr.startswith("error: ")
     assert "beer.stackexchange.com.7z" in run.stderr and "Traceback" not in run.stderr
     assert not out.exists() or not any(out.rglob("*.parquet"))
+
+
+def test_cli_skip_malformed_reports_the_count_and_records_it(shared_data, tmp_path):
+    lines = _coffee(shared_data).split(b"\n")
+    lines[39] = lines[39].replace(b'" Score="', b' Score="', 1)
+    folder = _site(tmp_path, b"\n".join(lines))
+    args = [sys.executable, "-m", "curation", "build", "stackexchange", "--dump", str(folder.parent),
+            "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache")]  # fmt: skip
+    refused = subprocess.run(args + ["--quiet"], capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2 and "line 40" in refused.stderr and not (tmp_path / "out").exists()
+    skipped = subprocess.run(args + ["--skip-malformed"], capture_output=True, text=True, timeout=300)
+    assert skipped.returncode == 0, skipped.stderr
+    assert "malformed rows skipped: 1" in skipped.stdout
+    from curation.store import read_manifest
+
+    assert read_manifest(tmp_path / "out" / "stackexchange-lima" / "v1")["source_stats"]["malformed_rows_skipped"] == 1
