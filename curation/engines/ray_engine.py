@@ -56,9 +56,10 @@ _DEDUP_HASH_SEED = 0x5EED
 def scan(recipe, paths: Sequence[str | Path], **options):
     """``recipe.scan`` for the Ray engine: ``(candidates as a ray.data.Dataset, what the source saw)``.
 
-    Stack Exchange dumps are parsed on the cluster (`scan_stackexchange_on_ray`, which also takes
-    its Ray options here: ``range_bytes``, ``bucket_bytes``, ``max_retries``, ``shuffle``,
-    ``timings``); other sources are scanned by their local connector and handed to Ray in Arrow
+    Stack Exchange dumps (`scan_stackexchange_on_ray`, which also takes its Ray options here:
+    ``range_bytes``, ``bucket_bytes``, ``max_retries``, ``shuffle``, ``timings``) and Pushshift
+    dumps (`scan_reddit_on_ray`: a task per ``.zst``, byte ranges of NDJSON) are parsed on the
+    cluster; wikiHow and KoCoT are scanned by their local connector and handed to Ray in Arrow
     batches.
     """
     require_ray()
@@ -68,6 +69,13 @@ def scan(recipe, paths: Sequence[str | Path], **options):
         ds, stats = scan_stackexchange_on_ray(paths, include_meta=recipe.include_meta, **options)
         return ds, {"inputs": stats.inputs, "malformed_rows_skipped": stats.malformed, "sites": stats.sites,
                     "skipped_meta_sites": stats.skipped_meta}  # fmt: skip
+    if getattr(recipe, "source", None) == "reddit":
+        from curation.engines.ray_reddit import scan_reddit_on_ray
+
+        lf, stats = scan_reddit_on_ray(paths, list(recipe.subreddits) or None,
+                                       include_submissions_without_comments=recipe.prompts_only, **options)  # fmt: skip
+        return dataset_from_frame(lf), {"inputs": stats.inputs(), "malformed_lines_skipped": stats.malformed,
+                                        "ingest": stats.to_dict()}  # fmt: skip
     lf, seen = recipe.scan(list(paths), **options)
     return dataset_from_frame(lf), seen
 
@@ -307,7 +315,7 @@ def _transform_batch(table, *, step):
 def _side_columns(lf: pl.LazyFrame, step: Select, hash_bits: int = 64) -> pl.LazyFrame:
     """What a select decides on: the id and its columns (dedup: a hash of the normalised text)."""
     if isinstance(step, OnePerKey):
-        return lf.select(*dict.fromkeys(["id", *step.keys]))
+        return lf.select(*dict.fromkeys(["id", *step.keys, *([step.order_by] if step.order_by else [])]))
     if isinstance(step, StratifiedSample):
         named = ["id", step.group, *([step.strata] if step.strata else []), *([step.order_by] if step.order_by else [])]
         return lf.select(*dict.fromkeys(named))
