@@ -59,7 +59,8 @@ def scan(recipe, paths: Sequence[str | Path], **options):
     Stack Exchange dumps (`scan_stackexchange_on_ray`, which also takes its Ray options here:
     ``range_bytes``, ``bucket_bytes``, ``max_retries``, ``shuffle``, ``timings``) and Pushshift
     dumps (`scan_reddit_on_ray`: a task per ``.zst``, byte ranges of NDJSON) are parsed on the
-    cluster; wikiHow and KoCoT are scanned by their local connector and handed to Ray in Arrow
+    cluster, and so are wikiHow pages (`scan_wikihow_on_ray`: groups of page files, a task per
+    WARC); KoCoT (one small file) is scanned by its local connector and handed to Ray in Arrow
     batches.
     """
     require_ray()
@@ -76,6 +77,13 @@ def scan(recipe, paths: Sequence[str | Path], **options):
                                        include_submissions_without_comments=recipe.prompts_only, **options)  # fmt: skip
         return dataset_from_frame(lf), {"inputs": stats.inputs(), "malformed_lines_skipped": stats.malformed,
                                         "ingest": stats.to_dict()}  # fmt: skip
+    if getattr(recipe, "source", None) == "wikihow":
+        from curation.engines.ray_wikihow import scan_wikihow_on_ray
+        from curation.fingerprint import cache_root
+
+        lf, stats = scan_wikihow_on_ray(paths, **options)
+        return dataset_from_frame(lf), {"inputs": stats.inputs(options.get("cache_dir") or cache_root()),
+                                        "pages": stats.to_dict()}  # fmt: skip
     lf, seen = recipe.scan(list(paths), **options)
     return dataset_from_frame(lf), seen
 

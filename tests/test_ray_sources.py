@@ -1,4 +1,4 @@
-"""The Reddit source on Ray (a task per .zst, byte ranges of NDJSON) gives the local engine's dataset."""
+"""Reddit (a task per .zst, byte ranges of NDJSON) and wikiHow (groups of pages) on Ray give the local dataset."""
 
 from __future__ import annotations
 
@@ -61,3 +61,14 @@ def test_a_malformed_line_in_a_later_range_is_named_as_locally(ray_session, shar
                         scan_options={"cache_dir": tmp_path / "c", "skip_malformed": True, "range_bytes": 20_000})
     assert skipped_ray.manifest == skipped_local.manifest
     assert skipped_local.manifest["source_stats"]["malformed_lines_skipped"] == 1
+
+
+def test_wikihow_pages_extracted_in_groups_on_ray_build_the_local_dataset(ray_session, shared_data, tmp_path):  # noqa: F811
+    from curation.recipes.wikihow import LIMA_WIKIHOW
+
+    pages = [str(shared_data / "wikihow")]
+    local = build(LIMA_WIKIHOW.replace(size=5), pages, out=tmp_path / "local", scan_options={"cache_dir": tmp_path / "c"})
+    on_ray = build(LIMA_WIKIHOW.replace(size=5), pages, out=tmp_path / "ray", engine="ray",
+                   scan_options={"cache_dir": tmp_path / "c", "files_per_task": 2})  # fmt: skip
+    assert on_ray.manifest == local.manifest and local.manifest["splits"]["train"] == 5
+    assert _files(on_ray.path) == _files(local.path)
