@@ -168,7 +168,25 @@ def scan_archive(archive: str) -> dict:
     return {"posts_rows": meta["posts"]["rows"], "pairs": meta["answers"]}
 
 
-def decompress_null(archive: str) -> dict:
+def parse_archive(archive: str) -> dict:
+    """Only the parse, fed by the archive's Posts.xml as it decompresses (no buckets, no pairs)."""
+    from curation.sources.stackexchange.streams import archive_member_sizes
+
+    path = Path(archive)
+    member = Member(path, "Posts.xml", archive_member_sizes(path)["Posts.xml"])
+    stats = ParseStats()
+    totals = {"rows": 0, "id_sum": 0, "body_chars": 0, "frames": 0}
+    for raw in iter_row_frames(read_chunks(member), fields=POST_FIELDS, root="posts", label=archive, stats=stats):
+        _add(totals, _typed_posts(raw, archive, stats, skip_malformed=False))
+    return totals
+
+
+def decompress_posts(archive: str) -> dict:
+    """py7zr decoding a solid archive up to the end of Posts.xml, to a sink (the floor for parsing it)."""
+    return decompress_null(archive, targets=["Posts.xml"])
+
+
+def decompress_null(archive: str, targets: list[str] | None = None) -> dict:
     """py7zr decompressing every member to a writer that discards the bytes: the floor for any .7z reader."""
     class Discard(Py7zIO):
         def __init__(self):
@@ -198,7 +216,7 @@ def decompress_null(archive: str) -> dict:
             return sinks[-1]
 
     with py7zr.SevenZipFile(archive, mode="r") as z:
-        z.extract(factory=Factory())
+        z.extract(targets=targets, factory=Factory())
     return {"bytes": sum(s.bytes for s in sinks)}
 
 
@@ -312,6 +330,19 @@ def main(argv: list[str] | None = None) -> None:
         summary.append(f".7z: scan {_mbps(size, ours.seconds):.0f} MB/s vs decompression "
                        f"{_mbps(size, alone.seconds):.0f}"
                        f" MB/s ({ratio:.2f}x the time)")  # fmt: skip
+        parsed = measure("parse from .7z", SCRIPT, "parse_archive", archive=str(archive))
+        print(f"the parse alone, fed by the decompressing archive: {parsed.seconds:.2f} s "
+              f"({parsed.seconds / alone.seconds:.2f}x decompression; this archive is LZMA2 preset 1 of "
+              "replicated rows, which decodes far faster than a real dump)")  # fmt: skip
+        beer = DATA / "stackexchange" / "beer.stackexchange.com.7z"
+        if beer.is_file():
+            floor = [measure("decompress", SCRIPT, "decompress_posts", archive=str(beer)) for _ in range(3)]
+            fed = [measure("parse", SCRIPT, "parse_archive", archive=str(beer)) for _ in range(3)]
+            best_floor, best_fed = min(m.seconds for m in floor), min(m.seconds for m in fed)
+            print(f"the official beer.stackexchange.com.7z (solid, decoded up to Posts.xml), best of 3: "
+                  f"decompression {best_floor:.2f} s, parse fed by it {best_fed:.2f} s: "
+                  f"{best_fed / best_floor:.2f}x (keeps pace: {_verdict(best_fed / best_floor <= 1.25)})")  # fmt: skip
+            summary.append(f"official .7z: parse {best_fed / best_floor:.2f}x decompression")
 
     print("\nsummary: " + "; ".join(summary))
 
