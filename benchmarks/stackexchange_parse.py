@@ -24,7 +24,6 @@ The machine's 2 cores are shared with other work: numbers are noisy (the load is
 from __future__ import annotations
 
 import argparse
-import io
 import shutil
 import tempfile
 import time

@@ -9,7 +9,6 @@ import argparse
 import importlib
 import json
 import sys
-from pathlib import Path
 
 from curation import __version__
 from curation.errors import CurationError

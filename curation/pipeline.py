@@ -44,7 +44,11 @@ def run(
     on_step: Callable[[str], None] | None = None,
 ) -> PipelineResult:
     """Run ``steps`` in order over ``candidates``."""
-    runner = _Runner(candidates, seed, keep_rejects, examples_per_reason, on_step)
+    return drive(_Runner(candidates, seed, keep_rejects, examples_per_reason, on_step), steps)
+
+
+def drive(runner, steps: Sequence[Step]) -> PipelineResult:
+    """Feed ``steps`` to an engine's runner in `plan_steps` order (both engines share this)."""
     for kind, item in plan_steps(steps):
         if kind == "filters":
             runner.filters(item)

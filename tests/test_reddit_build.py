@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import datasets
-import polars as pl
 import zstandard
 
 from curation.samples.reddit import write_sample_dump

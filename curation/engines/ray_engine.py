@@ -28,15 +28,14 @@ import polars as pl
 from curation.engines.ray_runtime import require_ray, session, user_errors
 from curation.filters.base import Filter, Select, Step, Transform
 from curation.filters.dedup import ExactDedup, normalised
-from curation.filters.sampling import OnePerKey, StratifiedSample
 from curation.pipeline import (
     PipelineResult,
+    drive,
     concat_rejects,
     example_ids,
     examples_of,
     funnel_aggregations,
     kept_rows,
-    plan_steps,
     record_filters,
     rejected_rows,
     score_filters,
@@ -129,14 +128,7 @@ def run(
     with user_errors():
         runner = _RayRunner(ray, candidates, seed, keep_rejects, examples_per_reason, on_step, batch_rows,
                             dedup_hash_bits)  # fmt: skip
-        for kind, item in plan_steps(steps):
-            if kind == "filters":
-                runner.filters(item)
-            elif kind == "transform":
-                runner.transform(item)
-            else:
-                runner.select(item)
-        return runner.result()
+        return drive(runner, steps)
 
 
 class _RayRunner:
@@ -321,19 +313,16 @@ def _transform_batch(table, *, step):
 
 
 def _side_columns(lf: pl.LazyFrame, step: Select, hash_bits: int = 64) -> pl.LazyFrame:
-    """What a select decides on: the id and its columns (dedup: a hash of the normalised text)."""
-    if isinstance(step, OnePerKey):
-        return lf.select(*dict.fromkeys(["id", *step.keys, *([step.order_by] if step.order_by else [])]))
-    if isinstance(step, StratifiedSample):
-        named = ["id", step.group, *([step.strata] if step.strata else []), *([step.order_by] if step.order_by else [])]
-        return lf.select(*dict.fromkeys(named))
+    """What a select decides on (``step.decides_on()``); dedup carries a hash of its text instead."""
+    named = step.decides_on()
+    if named is None:
+        return lf  # a select that does not say: every column
     if isinstance(step, ExactDedup):
-        named = ["id", *([step.prefer] if step.prefer else [])]
         key = normalised(step.column).hash(_DEDUP_HASH_SEED)
         if hash_bits < 64:
             key = key % (1 << hash_bits)
-        return lf.select(*dict.fromkeys(named), key.alias("_key_hash"))
-    return lf  # a select the engine does not know: every column
+        return lf.select(*dict.fromkeys(c for c in named if c != step.column), key.alias("_key_hash"))
+    return lf.select(*dict.fromkeys(named))
 
 
 def _select_side(table, *, step, hash_bits):

@@ -80,6 +80,10 @@ class Select:
     def apply(self, lf: pl.LazyFrame, seed: int) -> pl.LazyFrame:
         raise NotImplementedError
 
+    def decides_on(self) -> list[str] | None:
+        """The columns the choice reads (an engine moves only these to one node); None: all."""
+        return None
+
 
 Step = Filter | Transform | Select
 

@@ -24,6 +24,9 @@ class ExactDedup(Select):
     name = "exact_dedup"
     reason = "duplicate_text"
 
+    def decides_on(self) -> list[str]:
+        return ["id", *([self.prefer] if self.prefer else []), self.column]
+
     def apply(self, lf: pl.LazyFrame, seed: int) -> pl.LazyFrame:
         order = [self.prefer, "id"] if self.prefer else ["id"]
         descending = [True, False] if self.prefer else [False]

@@ -41,11 +41,14 @@ class OnePerKey(Select):
     def reason(self) -> str:
         return self.why
 
+    def decides_on(self) -> list[str]:
+        return ["id", *self.keys, *([self.order_by] if self.order_by else [])]
+
     def apply(self, lf: pl.LazyFrame, seed: int) -> pl.LazyFrame:
         order = ([self.order_by] if self.order_by else []) + ["_u", "id"]
         descending = ([True] if self.order_by else []) + [False, False]
         chosen = (
-            lf.select("id", *self.keys, *([self.order_by] if self.order_by else []))
+            lf.select(*dict.fromkeys(self.decides_on()))
             .with_columns(seeded_unit(seed).alias("_u"))
             .sort(order, descending=descending, nulls_last=True)
             .unique(list(self.keys), keep="first", maintain_order=True)
@@ -154,6 +157,9 @@ class StratifiedSample(Select):
                 if take:
                     rows.append({"_stratum": stratum, self.group: group, "_take": take})
         return pl.DataFrame(rows, schema={"_stratum": pl.String, self.group: pl.String, "_take": pl.Int64})
+
+    def decides_on(self) -> list[str]:
+        return ["id", self.group, *([self.strata] if self.strata else []), *([self.order_by] if self.order_by else [])]
 
     def apply(self, lf: pl.LazyFrame, seed: int) -> pl.LazyFrame:
         stratum = pl.col(self.strata) if self.strata else pl.lit("all")

@@ -7,7 +7,6 @@ the dataset card) says which choices were made.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import ClassVar, Literal
 
 

@@ -20,7 +20,7 @@ import polars as pl
 
 from curation.columns import TIMESTAMP
 from curation.fingerprint import cache_root, fingerprint
-from curation.sources.stackexchange.inputs import SiteInput, discover, is_meta_site, site_from_name
+from curation.sources.stackexchange.inputs import SiteInput, discover, site_from_name
 from curation.sources.stackexchange.pairs import PARSER_VERSION, build_site_cache, candidate_columns
 
 __all__ = ["scan", "scan_with_stats", "discover", "SiteInput", "ScanStats", "site_from_name", "OLD_DUMP_LICENSE"]
