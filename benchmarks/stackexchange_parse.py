@@ -58,10 +58,11 @@ def parse_ours(path: str) -> dict:
     """Our columnar path over the file's chunks: raw string columns, then typed columns."""
     stats = ParseStats()
     totals = {"rows": 0, "id_sum": 0, "body_chars": 0, "frames": 0}
-    for raw in iter_row_frames(
-        read_chunks(Member(Path(path))), fields=POST_FIELDS, root="posts", label=path, stats=stats
+    for typed in iter_row_frames(
+        read_chunks(Member(Path(path))), fields=POST_FIELDS, root="posts", label=path, stats=stats,
+        convert=lambda raw: _typed_posts(raw, path, stats, skip_malformed=False),
     ):
-        _add(totals, _typed_posts(raw, path, stats, skip_malformed=False))
+        _add(totals, typed)
     return totals
 
 
@@ -175,8 +176,11 @@ def parse_archive(archive: str) -> dict:
     member = Member(path, "Posts.xml", archive_member_sizes(path)["Posts.xml"])
     stats = ParseStats()
     totals = {"rows": 0, "id_sum": 0, "body_chars": 0, "frames": 0}
-    for raw in iter_row_frames(read_chunks(member), fields=POST_FIELDS, root="posts", label=archive, stats=stats):
-        _add(totals, _typed_posts(raw, archive, stats, skip_malformed=False))
+    for typed in iter_row_frames(
+        read_chunks(member), fields=POST_FIELDS, root="posts", label=archive, stats=stats,
+        convert=lambda raw: _typed_posts(raw, archive, stats, skip_malformed=False),
+    ):
+        _add(totals, typed)
     return totals
 
 

@@ -394,11 +394,11 @@ def _parse_posts(job: _Job, member: Member, chunks, *, head: bool, tail: bool, o
     """Typed posts of one piece, tagged for pairing; its counts; its questions and answers with a parent."""
     stats = ParseStats()
     frames, seq = [], job.seq_base
-    for raw in iter_row_frames(
+    for typed in iter_row_frames(
         chunks, fields=POST_FIELDS, root="posts", label=member.label, stats=stats, skip_malformed=job.skip_malformed,
         head=head, tail=tail, offset=offset, line=line,
+        convert=lambda raw: _typed_posts(raw, member.label, stats, job.skip_malformed),
     ):  # fmt: skip
-        typed = _typed_posts(raw, member.label, stats, job.skip_malformed)
         frames.append(_tag(typed, job.site, job.buckets, seq))
         seq += typed.height
     if not frames:  # no rows: the same columns, for Ray Data's schema

@@ -69,8 +69,7 @@ def _typed_posts(raw: pl.DataFrame, label: str, stats: ParseStats, skip_malforme
             typed_row = typed.filter(bad_mask).row(0, named=True)
             raise CurationError(f"malformed row: {_what_is_wrong(raw_row, typed_row, ints)}", path=label,
                                 position=f"row Id={raw_row.get('Id')}")  # fmt: skip
-        stats.malformed += int(bad_mask.sum())
-        stats.rows -= int(bad_mask.sum())
+        stats.add(malformed=int(bad_mask.sum()), rows=-int(bad_mask.sum()))
         typed = typed.filter(~bad_mask)
     return typed
 
@@ -168,11 +167,11 @@ def _build(item: SiteInput, tmp: Path, skip_malformed: bool, progress) -> dict:
     users_path = tmp / "users.parquet"
     try:
         posts_chunks, users_chunks = table_chunks(item)
-        for raw in iter_row_frames(
+        for questions, answers in iter_row_frames(
             _counting(posts_chunks, progress), fields=POST_FIELDS, root="posts",
             label=item.posts.label, stats=post_stats, skip_malformed=skip_malformed,
+            convert=lambda raw: split_posts(_typed_posts(raw, item.posts.label, post_stats, skip_malformed)),
         ):  # fmt: skip
-            questions, answers = split_posts(_typed_posts(raw, item.posts.label, post_stats, skip_malformed))
             writer.write("questions", questions)
             writer.write("answers", answers)
         if users_chunks is not None:

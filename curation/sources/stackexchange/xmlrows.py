@@ -1,11 +1,12 @@
 """Columnar parsing of Stack Exchange dump tables (`<row Name="value" … />` per line).
 
 A dump row is a flat list of attributes whose values never hold a raw ``"`` (it is escaped as
-``&quot;``), so a whole chunk of rows becomes NDJSON with a handful of C-speed ``bytes.replace``
-passes, and Polars' NDJSON reader builds the columns. Text values are XML-decoded afterwards with one
-multi-pattern replace. No Python code runs per row on this path.
+``&quot;``), so Polars' CSV reader with ``"`` as its separator splits every line into names and
+values, in Rust and on every core; each wanted attribute is then gathered from the field after its
+name (`_rows_frame`). Text values are XML-decoded afterwards with one multi-pattern replace. No
+Python code runs per row on this path, and chunks are parsed two or more at a time.
 
-Rows the fast path cannot take (a value that starts with a space or ends with ``=``, stray lines,
+Rows the fast path cannot take (unusual white space between attributes, single quotes, stray lines,
 broken rows) make the whole chunk fall back to a per-line path: valid rows are read with lxml,
 broken ones raise a `CurationError` naming the line, or are skipped and counted on request.
 """
@@ -13,8 +14,12 @@ broken ones raise a `CurationError` naming the line, or are skipped and counted 
 from __future__ import annotations
 
 import html
+import os
 import re
-from collections.abc import Iterable, Iterator
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import polars as pl
@@ -41,6 +46,18 @@ class ParseStats:
     bytes: int = 0
     slow_chunks: int = 0
 
+    def add(self, **counts: int) -> None:
+        """Add to the counts; safe from the parse threads of `iter_row_frames`."""
+        with _STATS_LOCK:
+            for name, value in counts.items():
+                setattr(self, name, getattr(self, name) + value)
+
+
+_STATS_LOCK = threading.Lock()
+#: Chunks parsed at once: each chunk's Polars work is partly single-threaded, so two chunks in
+#: flight keep two cores busy.
+PARSE_THREADS = max(2, min(4, os.cpu_count() or 2))
+
 
 def xml_unescape(expr: pl.Expr) -> pl.Expr:
     """Decode XML entities of an attribute value column (one pass; rare numeric refs by fallback)."""
@@ -48,8 +65,12 @@ def xml_unescape(expr: pl.Expr) -> pl.Expr:
 
 
 def _slow_unescape(values: pl.Series) -> pl.Series:
-    mask = values.str.contains(_OTHER_NUMERIC_REF).fill_null(False)
     out = values.str.replace_many(_ENTITIES, _DECODED)
+    # any other numeric reference leaves a "&#" behind (so does a decoded "&amp;#": the regex decides)
+    maybe = out.str.contains("&#", literal=True).fill_null(False)
+    if not maybe.any():
+        return out
+    mask = maybe & values.str.contains(_OTHER_NUMERIC_REF).fill_null(False)
     if not mask.any():
         return out
     idx = mask.arg_true()
@@ -75,11 +96,66 @@ def iter_row_frames(
     tail: bool = True,
     offset: int = 0,
     line: int = 1,
-) -> Iterator[pl.DataFrame]:
+    convert: Callable[[pl.DataFrame], object] | None = None,
+    threads: int = PARSE_THREADS,
+) -> Iterator:
     """Turn a dump table's byte chunks into DataFrames of raw (still XML-escaped) string columns.
 
     ``fields`` are the attribute names to keep (absent ones come out null), ``root`` the document
-    element (``posts``, ``users``), ``label`` names the file in errors.
+    element (``posts``, ``users``), ``label`` names the file in errors. ``convert``, if given, runs
+    on each frame in the parse thread and its result is yielded instead.
+
+    Up to ``threads`` chunks are parsed at once; results come out in file order, and the first
+    error in file order is the one raised, as if the chunks were parsed one after another.
+    A byte range of the file parses on its own: see `_row_bodies` for ``head``, ``tail``,
+    ``offset`` and ``line``.
+    """
+
+    def work(job: tuple[bytes, int, int]):
+        body, at, first_line = job
+        frame = _parse_body(body, fields, label, at, first_line, stats, skip_malformed)
+        return convert(frame) if convert is not None else frame
+
+    bodies = _row_bodies(chunks, root=root, label=label, stats=stats, head=head, tail=tail, offset=offset, line=line)
+    if threads <= 1:
+        yield from map(work, bodies)
+        return
+    with ThreadPoolExecutor(threads, thread_name_prefix="xmlrows") as pool:
+        pending: deque = deque()
+        error: BaseException | None = None
+        try:
+            while True:
+                try:
+                    job = next(bodies)
+                except StopIteration:
+                    break
+                except BaseException as exc:  # an earlier chunk's own error must come first
+                    error = exc
+                    break
+                pending.append(pool.submit(work, job))
+                if len(pending) > threads:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+    if error is not None:
+        raise error
+
+
+def _row_bodies(
+    chunks: Iterable[bytes],
+    *,
+    root: str,
+    label: str,
+    stats: ParseStats,
+    head: bool,
+    tail: bool,
+    offset: int,
+    line: int,
+) -> Iterator[tuple[bytes, int, int]]:
+    """Cut a table's byte chunks into bodies of whole row lines: ``(body, byte offset, first line)``.
 
     A byte range of the file (cut at row boundaries, see `curation.engines.byte_ranges`) parses on
     its own: ``head=False`` when it does not start at the file's start (no prologue to find),
@@ -93,8 +169,8 @@ def iter_row_frames(
     started = not head
     closed = False
     for piece in chunks:
-        buf = carry + piece if carry else piece
         if not started:
+            buf = carry + piece if carry else piece
             start = _body_start(buf, root, label)
             if start is None:  # prologue not complete yet
                 carry = buf
@@ -102,28 +178,30 @@ def iter_row_frames(
             line += buf.count(b"\n", 0, start)
             offset += start
             closed = buf[start - 2 : start] == b"/>"  # <posts/>: an empty table
-            buf = buf[start:]
+            piece, carry = buf[start:], b""
             started = True
-        cut = buf.rfind(b"\n")
+        cut = piece.rfind(b"\n")
         if cut < 0:
-            carry = buf
+            carry += piece
             continue
-        body, carry = buf[: cut + 1], buf[cut + 1 :]
-        newlines = body.count(b"\n")
+        # one copy at most: the carried partial line joined to this piece's whole lines
+        body = piece if not carry and cut + 1 == len(piece) else b"".join((carry, memoryview(piece)[: cut + 1]))
+        carry = piece[cut + 1 :]
+        size, newlines = len(body), body.count(b"\n")
         if closed:
             _expect_nothing_after_close(body, label, offset, line)
         else:
             if tail:
-                body, closed = _strip_close(body, close_tag)
+                body, closed = _strip_close(body, close_tag, label, offset, line)
             if body:
-                yield _parse_body(body, fields, label, offset, line, stats, skip_malformed)
-        stats.bytes += cut + 1
-        offset += cut + 1
+                yield body, offset, line
+        stats.add(bytes=size)
+        offset += size
         line += newlines
     if not started:
         raise CurationError(f"no <{root}> element: not a Stack Exchange {root.title()}.xml", path=label)
     if not closed:
-        body, closed = _strip_close(carry, close_tag) if tail else (carry, False)
+        body, closed = _strip_close(carry, close_tag, label, offset, line) if tail else (carry, False)
         if not closed and tail:
             raise CurationError(
                 f"file ends at byte {offset + len(carry):,} (line {line}) before </{root}>: truncated?",
@@ -131,10 +209,10 @@ def iter_row_frames(
                 position=f"byte {offset + len(carry):,}",
             )
         if body.strip():
-            yield _parse_body(body, fields, label, offset, line, stats, skip_malformed)
+            yield body, offset, line
     else:
         _expect_nothing_after_close(carry, label, offset, line)
-    stats.bytes += len(carry)
+    stats.add(bytes=len(carry))
 
 
 def _body_start(buf: bytes, root: str, label: str) -> int | None:
@@ -157,11 +235,19 @@ def _body_start(buf: bytes, root: str, label: str) -> int | None:
     return end + 1
 
 
-def _strip_close(body: bytes, close_tag: bytes) -> tuple[bytes, bool]:
-    at = body.rfind(close_tag)
+#: The closing tag is looked for only this near the end of a chunk: it ends the file, so anywhere
+#: earlier it is followed by more lines, which the line-by-line path reports.
+_CLOSE_WINDOW = 64 * 1024
+
+
+def _strip_close(body: bytes, close_tag: bytes, label: str, offset: int, line: int) -> tuple[bytes, bool]:
+    """``body`` without the closing tag, and whether it held it (only white space may follow it)."""
+    at = body.rfind(close_tag, max(0, len(body) - _CLOSE_WINDOW))
     if at < 0:
         return body, False
-    return body[:at], True
+    before = body[:at]
+    _expect_nothing_after_close(body[at + len(close_tag) :], label, offset, line + before.count(b"\n"))
+    return before, True
 
 
 def _expect_nothing_after_close(rest: bytes, label: str, offset: int, line: int) -> None:
@@ -178,39 +264,80 @@ def _parse_body(
     stats: ParseStats,
     skip_malformed: bool,
 ) -> pl.DataFrame:
-    expected = body.count(b"<row ")
     try:
         frame = _rows_frame(body, fields)
-        if frame.height == expected:  # a stray line is either invalid JSON or one row too many
-            stats.rows += frame.height
-            return frame
-    except Exception:
+    except Exception:  # anything but clean rows: the line-by-line path finds and names the line
         pass
+    else:
+        stats.add(rows=frame.height)
+        return frame
     return _parse_lines(body, fields, label, offset, line, stats, skip_malformed)
 
 
-#: Row markup -> JSON, in one multi-pattern pass. ``leftmost`` makes the longer `` />`` win over
-#: ``" `` at the same position; values never hold a raw ``"``, so these only ever match markup.
-_MARKUP = ["\\", "\t", "<row ", '" />', '"/>', '" ></row>', '"></row>', '="', '" ']
-_JSON = ["\\\\", "\\t", '{"', '"}', '"}', '"}', '"}', '":"', '","']
+#: The most fields a row line may split into (``2 × attributes + 1``); a longer row takes the slow path.
+MAX_FIELDS = 64
+_COLUMNS = [f"f{i}" for i in range(MAX_FIELDS)]
+#: An attribute name as the split leaves it: one space before it, ``=`` after it.
+_NAME = re.compile(r" [A-Za-z_:][-A-Za-z0-9_.:]*=")
+_TAILS = ("/>", "></row>")
 
 
 def _rows_frame(body: bytes, fields: list[str]) -> pl.DataFrame:
     """A chunk of row lines -> a frame of the wanted attributes (strings, still XML-escaped).
 
-    The lines become one string column (the CSV reader with a separator and quote that XML
-    text cannot hold), one ``replace_many`` turns each row into a JSON object, and Polars decodes
-    the objects into a struct; all three run in Rust, in parallel over the column's chunks.
+    An attribute value never holds a raw ``"``, so splitting each line on ``"`` (Polars' CSV
+    reader with ``"`` as the separator and no quoting) lays a row out as
+    ``<row Name=`` · value · `` Name=`` · value · … · `` />``: names at even fields, values at odd
+    ones. Each name becomes a small integer code, and each wanted attribute is gathered from the
+    field after its name. All of it runs in Rust over whole columns, on every core.
+
+    Raises ``ValueError`` for anything that is not a clean row (the caller then takes the
+    line-by-line path, which names the line).
     """
-    lines = pl.read_csv(body, separator="\x01", quote_char=None, has_header=False, new_columns=["row"],
-                        schema={"row": pl.String})  # fmt: skip
-    dtype = pl.Struct({f: pl.String for f in fields})
-    return (
-        lines.lazy()
-        .filter(pl.col("row").str.strip_chars() != "")
-        .select(pl.col("row").str.replace_many(_MARKUP, _JSON, leftmost=True).str.json_decode(dtype).struct.unnest())
-        .collect()
+    split = pl.read_csv(
+        body, separator='"', quote_char=None, has_header=False, truncate_ragged_lines=True,
+        schema=dict.fromkeys(_COLUMNS, pl.String), missing_columns="insert", empty_string_is_null=False,
+    )  # fmt: skip
+    last = split.get_column(_COLUMNS[-1])
+    if (last != "").any():
+        raise ValueError("row with more fields than MAX_FIELDS")
+    first = split.get_column("f0")
+    blank = (first.str.strip_chars() == "") & (split.get_column("f1") == "") & (split.get_column("f2") == "")
+    if blank.any():
+        split = split.filter(~blank)
+        first = split.get_column("f0")
+    if not first.str.contains(r"^\s*<row\s").all():
+        raise ValueError("a line that is not a row")
+    height = split.height
+    code_of = {f" {name}=": i for i, name in enumerate(fields)}
+    # even fields: names (the first one after "<row"), until the first that is not a name: the tail
+    names = [first.str.replace(r"^\s*<row\s+", " ")] + [split.get_column(c) for c in _COLUMNS[2::2]]
+    codes = pl.DataFrame(
+        [n.replace_strict(code_of, default=None, return_dtype=pl.Int16).alias(str(k)) for k, n in enumerate(names)]
     )
+    is_name = pl.DataFrame([n.str.ends_with("=").alias(str(k)) for k, n in enumerate(names)])
+    tail_at = is_name.select(
+        pl.coalesce([pl.when(~pl.col(str(k))).then(k) for k in range(len(names))]).alias("t")
+    ).get_column("t")
+    if tail_at.is_null().any() or (tail_at == 0).any():
+        raise ValueError("not a row line")
+    # names long: position k of row r at k * height + r
+    names_long = pl.concat(names, rechunk=True)
+    rows = pl.int_range(0, height, eager=True, dtype=pl.Int64)
+    tail = names_long.gather(tail_at.cast(pl.Int64) * height + rows).str.strip_chars()
+    if not tail.is_in(_TAILS).all():
+        raise ValueError("row does not end with /> or ></row>")
+    unknown = [names[k].filter(codes.get_column(str(k)).is_null() & (tail_at > k)) for k in range(len(names))]
+    for name in pl.concat(unknown).unique().to_list():  # attributes we do not keep: few distinct names
+        if not _NAME.fullmatch(name):
+            raise ValueError(f"not an attribute name: {name!r}")
+    values_long = pl.concat([split.get_column(c) for c in _COLUMNS[1::2]], rechunk=True)
+    at = codes.select(
+        pl.coalesce([pl.when(pl.col(str(k)) == i).then(k) for k in range(len(names) - 1)]).alias(name)
+        for i, name in enumerate(fields)
+    )
+    return pl.DataFrame([values_long.gather(at.get_column(name).cast(pl.Int64) * height + rows).alias(name)
+                         for name in fields])  # fmt: skip
 
 
 _ROW_LINE = re.compile(rb"^\s*<row\s.*(/>|></row>)\s*$", re.S)
@@ -226,7 +353,7 @@ def _parse_lines(
     skip_malformed: bool,
 ) -> pl.DataFrame:
     """Slow, exact path for a chunk the fast path refused: one line at a time, errors by line."""
-    stats.slow_chunks += 1
+    stats.add(slow_chunks=1)
     records: list[dict] = []
     wanted = set(fields)
     for number, raw in enumerate(body.split(b"\n"), start=line):
@@ -239,7 +366,9 @@ def _parse_lines(
         except UnicodeDecodeError as exc:
             problem = f"invalid UTF-8 at byte {offset + _line_offset(body, number - line) + exc.start:,}"
         else:
-            if not _ROW_LINE.match(raw):
+            if raw.strip().startswith(b"</"):
+                problem = "a closing tag before the end of the rows"
+            elif not _ROW_LINE.match(raw):
                 problem = "not a <row … /> element"
             else:
                 try:
@@ -250,10 +379,10 @@ def _parse_lines(
         if problem is not None:
             if not skip_malformed:
                 raise CurationError(problem, path=label, position=f"line {number}")
-            stats.malformed += 1
+            stats.add(malformed=1)
             continue
         records.append(record)
-    stats.rows += len(records)
+    stats.add(rows=len(records))
     schema = {f: pl.String for f in fields}
     if not records:
         return pl.DataFrame(schema=schema)
