@@ -100,13 +100,19 @@ def kind_of(step: Step) -> str:
 
 def describe(step: Step) -> dict:
     """A step as plain data (kind, name, parameters) for manifests and cards."""
-    from dataclasses import asdict, is_dataclass
+    from dataclasses import fields, is_dataclass
 
-    params = asdict(step) if is_dataclass(step) else {}
+    params = {f.name: getattr(step, f.name) for f in fields(step)} if is_dataclass(step) else {}
     return {"kind": kind_of(step), "name": step.name, "params": _plain(params)}
 
 
 def _plain(value):
+    from dataclasses import asdict, is_dataclass
+
+    if isinstance(value, (Filter, Transform, Select)):
+        return describe(value)  # a step inside a step (the checks of a FilteredSample)
+    if is_dataclass(value) and not isinstance(value, type):
+        return _plain(asdict(value))
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
