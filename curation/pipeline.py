@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from curation.filters.base import Filter, Select, Step, Transform, kind_of
+from curation.filters.base import Filter, Select, Step, Transform, kind_of, seeded_unit
+from curation.filters.sampling import FilteredSample
 
 #: Below this many rows, an intermediate result is kept in memory instead of being recomputed.
 MATERIALISE_ROWS = 2_000_000
@@ -28,6 +29,7 @@ class PipelineResult:
     examples: pl.DataFrame  # a few rejected rows per reason, columns ``reason`` and ``step`` added
     rejected: pl.DataFrame | None = None  # every rejected row, when asked for
     notes: list[str] = field(default_factory=list)
+    timings: dict = field(default_factory=dict)  # engine-side measurements (never in the manifest)
 
 
 def _count(lf: pl.LazyFrame) -> int:
@@ -54,6 +56,8 @@ def drive(runner, steps: Sequence[Step]) -> PipelineResult:
             runner.filters(item)
         elif kind == "transform":
             runner.transform(item)
+        elif kind == "walk":
+            runner.walk(item)
         else:
             runner.select(item)
     return runner.result()
@@ -161,7 +165,8 @@ def select_entry(step: Select, rows_in: int, rows_out: int) -> dict:
 
 
 def plan_steps(steps: Sequence[Step]) -> list[tuple[str, object]]:
-    """The order both engines run steps in: ``("filters", [group])``, ``("transform", t)``, ``("select", s)``.
+    """The order both engines run steps in: ``("filters", [group])``, ``("transform", t)``, ``("select", s)``,
+    ``("walk", s)`` (a `FilteredSample`: sampling with costly checks, see `walk`).
 
     Consecutive cheap filters form one group (one pass); a costly filter runs alone, on what the
     cheap ones before it kept.
@@ -184,6 +189,9 @@ def plan_steps(steps: Sequence[Step]) -> list[tuple[str, object]]:
         elif isinstance(step, Transform):
             flush()
             plan.append(("transform", step))
+        elif isinstance(step, FilteredSample):
+            flush()
+            plan.append(("walk", step))
         elif isinstance(step, Select):
             flush()
             plan.append(("select", step))
@@ -208,6 +216,7 @@ class _Runner:
         self.first_filters = True
         self.examples: list[pl.DataFrame] = []
         self.rejected: list[pl.DataFrame] = []
+        self.timings: dict = {}
 
     def filters(self, group: list[Filter]) -> None:
         if not group:
@@ -262,6 +271,16 @@ class _Runner:
         self.lf = after
         self.n = n_after
 
+    def walk(self, step: FilteredSample) -> None:
+        self.on_step(step.name)
+        done = walk(self.lf.collect(engine="streaming"), step, self.seed)
+        self.funnel["steps"] += done.entries
+        self.funnel.setdefault("sampled_while_filtering", []).append(done.info)
+        self._keep_rejects(done.rejects.lazy())
+        self.timings.setdefault("walk", []).append(done.timings)
+        self.lf = done.kept.lazy()
+        self.n = done.kept.height
+
     def _keep_rejects(self, rejects: pl.LazyFrame) -> None:
         self.examples.append(examples_of(rejects, self.k))
         if self.keep_rejects:
@@ -276,7 +295,8 @@ class _Runner:
         self.funnel["kept"] = kept.height
         examples = concat_rejects(self.examples)
         rejected = concat_rejects(self.rejected) if self.keep_rejects else None
-        return PipelineResult(kept=kept, funnel=self.funnel, examples=examples, rejected=rejected)
+        return PipelineResult(kept=kept, funnel=self.funnel, examples=examples, rejected=rejected,
+                              timings=self.timings)  # fmt: skip
 
 
 def concat_rejects(frames: list[pl.DataFrame]) -> pl.DataFrame:
@@ -295,3 +315,169 @@ def describe_steps(steps: Sequence[Step]) -> list[dict]:
 
 
 __all__ = ["run", "PipelineResult", "describe_steps", "kind_of"]
+
+
+# --------------------------------------------------------------------------- sample while filtering
+# `FilteredSample` runs here, on one node, for both engines: the rows it receives (those that passed
+# every cheap filter) are few, and only the rows the sampler reaches go through the costly checks.
+
+
+@dataclass
+class WalkResult:
+    """What `walk` returns: kept rows, funnel entries, every rejected row, and how far it looked."""
+
+    kept: pl.DataFrame
+    entries: list[dict]
+    rejects: pl.DataFrame
+    info: dict  # deterministic (goes into the funnel)
+    timings: dict  # wall/CPU seconds per check (not deterministic: never in the manifest)
+
+
+_INTERNAL = ("_stratum", "_u", "_rank", "_pass")
+
+
+def _check_columns(gi: int, group: Sequence[Filter]) -> list[str]:
+    return [f"_check_{gi}_{i}" for i in range(len(group))]
+
+
+def check_rows(batch: pl.DataFrame, plan: list[tuple[str, object]], timings: dict | None = None) -> pl.DataFrame:
+    """Run the checks (transforms and filter groups, in `plan_steps` order) on ``batch``.
+
+    Every row comes back once, in ``_rank`` order, with ``_pass`` and the reason columns of every
+    filter group it reached (``_check_<group>_<i>``; null = kept); a filter group sees only the
+    rows the ones before it kept, so a costly filter (language) runs on the survivors alone.
+    """
+    import time
+
+    alive = batch
+    dropped: list[pl.DataFrame] = []
+    for gi, (kind, item) in enumerate(plan):
+        tick = (time.perf_counter(), time.process_time())
+        rows = alive.height
+        if kind == "transform":
+            alive = item.apply(alive.lazy()).collect()
+            name = item.name
+        elif kind == "filters":
+            scored = with_reasons(score_filters(alive.lazy(), item), item).collect()
+            scored = scored.rename(dict(zip(reason_columns(item), _check_columns(gi, item))))
+            ok = pl.lit(True)
+            for col in _check_columns(gi, item):
+                ok = ok & pl.col(col).is_null()
+            dropped.append(scored.filter(~ok))
+            alive = scored.filter(ok)
+            name = "+".join(f.name for f in item)
+        else:
+            raise TypeError(f"{item!r}: a select cannot run as a check while sampling")
+        if timings is not None:
+            t = timings.setdefault(name, {"rows": 0, "seconds": 0.0, "cpu": 0.0})
+            t["rows"] += rows
+            t["seconds"] += time.perf_counter() - tick[0]
+            t["cpu"] += time.process_time() - tick[1]
+    frames = [alive.with_columns(pl.lit(True).alias("_pass"))]
+    frames += [d.with_columns(pl.lit(False).alias("_pass")) for d in dropped]
+    return pl.concat(frames, how="diagonal_relaxed").sort("_rank")
+
+
+class _Group:
+    """One (stratum, group)'s rows in priority order and what the walk learnt about them."""
+
+    def __init__(self, rows: pl.DataFrame):
+        self.rows = rows
+        self.pos = 0  # rows checked so far (a prefix of the priority order)
+        self.passes: list[int] = []  # their positions that passed every check
+        self.checked: list[pl.DataFrame] = []
+
+
+def walk(frame: pl.DataFrame, step, seed: int) -> WalkResult:
+    """`curation.filters.sampling.FilteredSample` over the eligible rows ``frame`` (both engines).
+
+    Quotas come from ``step.sample.quotas`` with weights = eligible rows per group and caps =
+    rows that pass the checks, each cap looked into lazily: ``cap(group, k)`` checks the group's
+    rows in priority order, in batches (twice the rows still needed at first, then as many as the
+    pass rate seen so far says, at least ``min_batch``), until ``k`` passed or the group ended.
+    Checks are row-wise, so the rows kept, the funnel and the rejects are those of the eager
+    definition whatever the batch sizes: a group's funnel covers its rows up to the last one kept
+    (the rows the sampler *reached*); the rest are ``not_sampled``.
+    """
+    import math
+
+    sample = step.sample
+    plan = plan_steps(step.checks)
+    order, descending = sample.priority()
+    ranked = frame.with_columns(sample.stratum_expr().alias("_stratum"), seeded_unit(seed).alias("_u")).sort(
+        ["_stratum", sample.group, *order], descending=[False, False, *descending], nulls_last=True
+    )
+    groups: dict[tuple[str, str], _Group] = {}
+    sizes: dict[str, dict[str, int]] = {}
+    for (stratum, group), rows in ranked.partition_by(["_stratum", sample.group], as_dict=True,
+                                                      maintain_order=True).items():  # fmt: skip
+        groups[(stratum, group)] = _Group(rows.with_row_index("_rank"))
+        sizes.setdefault(stratum, {})[group] = rows.height
+    timings: dict = {}
+
+    def cap(key: tuple[str, str], k: int) -> int:
+        g = groups[key]
+        while len(g.passes) < k and g.pos < g.rows.height:
+            rate = (len(g.passes) + 1) / (g.pos + 2)
+            size = max(step.min_batch, math.ceil((k - len(g.passes)) / rate))
+            checked = check_rows(g.rows.slice(g.pos, size), plan, timings)
+            g.passes += [g.pos + i for i in checked["_pass"].arg_true().to_list()]
+            g.checked.append(checked)
+            g.pos += checked.height
+        return min(len(g.passes), k)
+
+    take = sample.quotas(sizes, caps=cap)
+    empty = check_rows(ranked.head(0).with_row_index("_rank"), plan)  # the schema when nothing is checked
+    reached, unreached = [empty], []
+    for key in sorted(groups):
+        g, k = groups[key], take.get(key, 0)
+        until = g.passes[k - 1] + 1 if k else 0
+        if until:
+            reached.append(pl.concat(g.checked, how="diagonal_relaxed").head(until))
+        unreached.append(g.rows.slice(until))
+    reached_rows = pl.concat(reached, how="diagonal_relaxed")
+    n_in, n_reached = frame.height, reached_rows.height
+    not_sampled = (
+        pl.concat(unreached, how="diagonal_relaxed") if unreached else ranked.head(0).with_row_index("_rank")
+    ).with_columns(pl.lit(sample.reason).alias("reason"), pl.lit(step.name).alias("step"))
+
+    entries = [select_entry(step, n_in, n_reached)]
+    funnel: dict = {"steps": entries, "alone": {}}
+    rejects = [not_sampled]
+    alive, n = reached_rows, n_reached
+    for gi, (kind, item) in enumerate(plan):
+        if kind == "transform":
+            entries.append(transform_entry(item, n))
+            continue
+        local = alive.rename(dict(zip(_check_columns(gi, item), reason_columns(item))))
+        counts = local.select(funnel_aggregations(item)).row(0, named=True)
+        n = record_filters(funnel, item, counts, n, first=False)
+        rejects.append(rejected_rows(local.lazy(), item).collect())
+        alive = kept_rows(local.lazy(), item).collect()
+    internal = [c for c in alive.columns if c in _INTERNAL or c.startswith("_check_")]
+    kept = alive.drop(internal)
+    rejected = pl.concat(rejects, how="diagonal_relaxed")
+    rejected = rejected.drop([c for c in rejected.columns if c in _INTERNAL or c.startswith("_check_")])
+    checked = _rows_checked(groups, plan)
+    info = {"step": step.name, "eligible": n_in, "reached": n_reached, "checked": checked}
+    return WalkResult(kept=kept, entries=entries, rejects=rejected, info=info, timings=timings)
+
+
+def _rows_checked(groups: dict, plan: list[tuple[str, object]]) -> dict[str, int]:
+    """Rows each check ran on (the reached rows plus what the last batches looked at beyond them)."""
+    frames = [f for g in groups.values() for f in g.checked]
+    if not frames:
+        return {}
+    seen = pl.concat(frames, how="diagonal_relaxed")
+    out: dict[str, int] = {}
+    alive = pl.lit(True)
+    for gi, (kind, item) in enumerate(plan):
+        n = seen.filter(alive).height
+        if kind == "transform":
+            out[item.name] = n
+            continue
+        for f in item:
+            out[f.name] = n
+        for col in _check_columns(gi, item):
+            alive = alive & pl.col(col).is_null()
+    return out

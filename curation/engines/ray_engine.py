@@ -11,6 +11,9 @@
   of the text), resolved on the driver by the step's own ``apply``, and come back to the cluster as
   an id filter. Dedup fetches the texts of rows whose hashes collide, so hash collisions never
   change the result. A select the engine does not know reads every column on the driver.
+- `FilteredSample` (sampling while filtering) runs on the driver with the local engine's
+  `curation.pipeline.walk`, over the rows that passed the cheap filters (few), so the costly checks
+  touch only the rows the sampler reaches, exactly as locally.
 - Candidates are any ``ray.data.Dataset`` (see `curation.engines.ray_sources`) or a Polars frame.
   The kept rows, examples and rejects come back to the driver as in `curation.pipeline.run`.
 
@@ -27,7 +30,8 @@ import polars as pl
 
 from curation.engines.ray_runtime import require_ray, session, user_errors
 from curation.filters.base import Filter, Select, Step, Transform
-from curation.filters.dedup import ExactDedup, normalised
+from curation.filters.dedup import ExactDedup
+from curation.filters.sampling import FilteredSample
 from curation.pipeline import (
     PipelineResult,
     drive,
@@ -41,6 +45,7 @@ from curation.pipeline import (
     score_filters,
     select_entry,
     transform_entry,
+    walk,
     with_reasons,
 )
 
@@ -153,6 +158,7 @@ class _RayRunner:
         self.first_filters = True
         self.examples: list[pl.DataFrame] = []
         self.rejected: list[pl.DataFrame] = []
+        self.timings: dict = {}
 
     # -- plumbing ---------------------------------------------------------------------------
     def _map(self, ds, fn, *, whole_blocks: bool = False, **kwargs):
@@ -237,6 +243,21 @@ class _RayRunner:
             self.ds = before
         self.n = n_after
 
+    def walk(self, step: FilteredSample) -> None:
+        """Sampling with costly checks: on the driver, over the eligible rows, with the local engine's `walk`."""
+        self.on_step(step.name)
+        done = walk(self._collect(self.ds, self.schema), step, self.seed)
+        self.funnel["steps"] += done.entries
+        self.funnel.setdefault("sampled_while_filtering", []).append(done.info)
+        if self.keep_rejects:
+            self._keep(done.rejects)
+        else:
+            self.examples.append(examples_of(done.rejects.lazy(), self.k))
+        self.timings.setdefault("walk", []).append(done.timings)
+        self.schema = done.kept.schema
+        self.n = done.kept.height
+        self.ds = dataset_from_frame(done.kept)
+
     def _resolve_dedup(self, before, step: ExactDedup, side: pl.DataFrame) -> pl.Series:
         """Rows alone with their hash are kept; among colliding ones the step's own ``apply`` decides, on the texts."""
         shared = pl.len().over("_key_hash") > 1
@@ -261,7 +282,8 @@ class _RayRunner:
         self.funnel["kept"] = kept.height
         examples = concat_rejects(self.examples)
         rejected = concat_rejects(self.rejected) if self.keep_rejects else None
-        return PipelineResult(kept=kept, funnel=self.funnel, examples=examples, rejected=rejected)
+        return PipelineResult(kept=kept, funnel=self.funnel, examples=examples, rejected=rejected,
+                              timings=self.timings)  # fmt: skip
 
 
 def _schema_of(ds) -> pl.Schema:
@@ -318,7 +340,7 @@ def _side_columns(lf: pl.LazyFrame, step: Select, hash_bits: int = 64) -> pl.Laz
     if named is None:
         return lf  # a select that does not say: every column
     if isinstance(step, ExactDedup):
-        key = normalised(step.column).hash(_DEDUP_HASH_SEED)
+        key = step.key().hash(_DEDUP_HASH_SEED)
         if hash_bits < 64:
             key = key % (1 << hash_bits)
         return lf.select(*dict.fromkeys(c for c in named if c != step.column), key.alias("_key_hash"))
