@@ -90,6 +90,11 @@ def test_funnel_adds_up(built):
         for reason, n in step["dropped"].items():
             expected[reason] = expected.get(reason, 0) + n
     assert by_reason == expected
+    (walk,) = funnel["sampled_while_filtering"]  # the costly checks ran on the rows the sampler reached only
+    names = [step["name"] for step in funnel["steps"]]
+    assert names.index("exact_dedup") < names.index("stratified_sample") < names.index("html_to_markdown_answer_html")
+    converted = funnel["steps"][names.index("html_to_markdown_answer_html")]["rows_in"]
+    assert converted == walk["reached"] <= walk["checked"]["html_to_markdown_answer_html"] <= walk["eligible"]
 
 
 def test_card_yaml_and_body(built):
@@ -111,6 +116,7 @@ def test_card_yaml_and_body(built):
     for url in table["url"].head(10):
         assert url in text
     assert "2305.11206" in text  # the LIMA citation
+    assert "ran only on the rows the sampler reached" in text  # lima samples while filtering
     for png in (built / "figures").glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert list((built / "figures").glob("*.png"))

@@ -863,3 +863,18 @@ def test_card_of_real_beer_stackexchange_pairs(shared_data, tmp_path):
     # real user names (which include underscores, dots, spaces) are attributed with profile links
     named = kept.filter(pl.col("answer_owner_name").is_not_null()).row(0, named=True)
     assert f"(https://{named['site']}/users/{named['answer_owner_id']})" in text
+
+
+def test_the_card_says_costly_checks_ran_only_on_rows_the_sampler_reached(tmp_path):
+    kept = se_kept(6)
+    manifest = se_manifest(kept)
+    manifest["funnel"]["sampled_while_filtering"] = [
+        {"step": "stratified_sample", "eligible": 2_400, "reached": 1_100,
+         "checked": {"html_to_markdown_answer_html": 1_180, "length_response": 1_180, "language": 140}}
+    ]  # fmt: skip
+    funnel = section(body_of(write_card(tmp_path, manifest, kept)), "Funnel")
+    assert "ran only on the rows the sampler reached: 1,100 rows" in funnel
+    assert "1,180 were checked" in funnel and "html\\_to\\_markdown\\_answer\\_html" in funnel
+    assert "the 1,300 rows never reached are counted as not\\_sampled" in funnel
+    without = section(body_of(write_card(tmp_path / "eager", se_manifest(kept), kept)), "Funnel")
+    assert "sampler reached" not in without

@@ -167,8 +167,8 @@ def _same_result(local: pipeline.PipelineResult, ray: pipeline.PipelineResult) -
 @pytest.mark.parametrize(
     ("recipe", "dropping_select"),
     [(LIMA, "exact_dedup"), (LIMA.replace(size=8), "stratified_sample"),
-     (UNFILTERED.replace(size=60), "one_per_question")],
-    ids=["lima", "lima-size-8", "unfiltered-size-60"],
+     (LIMA.replace(sample_while_filtering=False), "exact_dedup"), (UNFILTERED.replace(size=60), "one_per_question")],
+    ids=["lima", "lima-size-8", "lima-eager", "unfiltered-size-60"],
 )
 def test_steps_on_ray_keep_reject_and_count_exactly_as_locally(ray_session, scanned, recipe, dropping_select):
     from curation.engines import ray_engine

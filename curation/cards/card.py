@@ -690,6 +690,8 @@ def _funnel(manifest: Mapping[str, Any]) -> list[str]:
         "Steps in execution order; every dropped row is counted under the reason of the step that dropped it."
     )
     lines.append("")
+    for walk in funnel.get("sampled_while_filtering") or []:
+        lines += [_sampled_while_filtering(walk), ""]
     body = []
     for i, step in enumerate(funnel["steps"], 1):
         dropped = step.get("dropped") or {}
@@ -743,6 +745,21 @@ def _funnel(manifest: Mapping[str, Any]) -> list[str]:
         )
         lines.append("")
     return lines
+
+
+def _sampled_while_filtering(walk: Mapping[str, Any]) -> str:
+    """The sentence saying that costly checks ran only on the rows the sampler reached."""
+    checked = walk.get("checked") or {}
+    names = ", ".join(md_text(n) for n in checked) or "none"
+    most = max(checked.values(), default=0)
+    eligible, reached = walk.get("eligible", 0), walk.get("reached", 0)
+    return (
+        f"Sampled while filtering: {md_text(walk.get('step', ''))} drew from the {_n(eligible)} rows that passed "
+        f"the cheap steps, and the costly checks after it ({names}) ran only on the rows the sampler reached: "
+        f"{_n(reached)} rows (with the rest of their last batches, {_n(most)} were checked). Their counts below are "
+        f"over those rows; the {_n(eligible - reached)} rows never reached are counted as not\\_sampled. The rows kept "
+        "are the same as checking every row first."
+    )
 
 
 def _figures(histograms: list[Histogram]) -> list[str]:

@@ -13,7 +13,7 @@ from typing import ClassVar, Literal
 from curation.filters.dedup import ExactDedup
 from curation.filters.language import Language
 from curation.filters.length import Length, NonEmpty
-from curation.filters.sampling import OnePerKey, StackExchangeCategory, StratifiedSample
+from curation.filters.sampling import FilteredSample, OnePerKey, StackExchangeCategory, StratifiedSample
 from curation.filters.score import MinScore, TopRanked
 from curation.filters.style import OTHER_ANSWER_PHRASES, FirstPerson, LeftoverLinks, OtherAnswerReferences
 from curation.filters.text import ChoosePrompt, HtmlToMarkdown
@@ -30,6 +30,16 @@ LIMA_NOTES = (
     "First person and references to other answers use our word and phrase lists (the paper's were never published).",
     "Prompt is the title or the question body at random, 50/50 seeded by the row id (the ratio is unstated).",
     "Language: langdetect (seeded) on the answer, English only.",
+    "Sampling while filtering (option `sample_while_filtering`, on by default): exchanges get their quotas "
+    "(temperature 3) from the question/answer pairs that pass the cheap checks (structure, top answer, "
+    "score >= 10, self-contained title); then, within each exchange, the highest-scoring questions are taken "
+    "in order and only their answers are converted to Markdown and checked for length, style, links and "
+    "language, until the exchange's quota is filled (an exchange that runs out hands its surplus on). The "
+    "rows kept are exactly those of checking every answer first (quotas capped by the answers that pass), "
+    "but the costly checks run only on the rows the sampler reached: the funnel counts them over those rows, "
+    "and the rest are `not_sampled`.",
+    "Exact dedup compares the normalised text of the answer (HTML tags stripped, common entities decoded, "
+    "case, punctuation and white space folded), before sampling; identical answers are never both kept.",
 )
 
 
@@ -57,6 +67,7 @@ class StackExchangeRecipe(Recipe):
     within_exchange: Literal["question_score", "random"] = "question_score"
     title_prompt_ratio: float = 0.5
     site_categories: dict[str, str] = dataclasses.field(default_factory=dict)
+    sample_while_filtering: bool = True
     notes: tuple[str, ...] = LIMA_NOTES
 
     source: ClassVar[str] = "stackexchange"
@@ -87,33 +98,40 @@ class StackExchangeRecipe(Recipe):
             (length and self.length_on == "markdown") or self.first_person or bool(self.other_answer_phrases)
             or self.leftover_links or bool(self.languages) or self.dedup
         )  # fmt: skip
+        checks: list = []  # on the Markdown answer
         if on_markdown:  # else the answers are converted after sampling, only those kept
-            steps.append(HtmlToMarkdown("answer_html", "response"))
+            checks.append(HtmlToMarkdown("answer_html", "response"))
         if length and self.length_on == "markdown":
-            steps.append(Length("response", self.length_min, self.length_max))
+            checks.append(Length("response", self.length_min, self.length_max))
         if self.first_person:
-            steps.append(FirstPerson())
+            checks.append(FirstPerson())
         if self.other_answer_phrases:
-            steps.append(OtherAnswerReferences(phrases=tuple(self.other_answer_phrases)))
+            checks.append(OtherAnswerReferences(phrases=tuple(self.other_answer_phrases)))
         if self.leftover_links:
-            steps.append(LeftoverLinks())
+            checks.append(LeftoverLinks())
         if self.languages:
-            steps.append(Language(languages=tuple(self.languages)))
-        if self.dedup:
-            steps.append(ExactDedup("response", prefer="answer_score"))
-        steps.append(StackExchangeCategory(tuple(sorted(self.site_categories.items()))))
-        steps.append(
-            StratifiedSample(
-                size=self.size,
-                strata="category",
-                shares=tuple(sorted(self.shares.items())),
-                group="group",
-                temperature=self.temperature,
-                order_by="question_score" if self.within_exchange == "question_score" else None,
-            )
+            checks.append(Language(languages=tuple(self.languages)))
+        sample = StratifiedSample(
+            size=self.size,
+            strata="category",
+            shares=tuple(sorted(self.shares.items())),
+            group="group",
+            temperature=self.temperature,
+            order_by="question_score" if self.within_exchange == "question_score" else None,
         )
-        if not on_markdown:
-            steps.append(HtmlToMarkdown("answer_html", "response"))
+        category = StackExchangeCategory(tuple(sorted(self.site_categories.items())))
+        if self.sample_while_filtering and on_markdown:
+            # Dedup on the answer's HTML text (cheap), then the checks run only on the rows the sampler reaches.
+            if self.dedup:
+                steps.append(ExactDedup("answer_html", prefer="answer_score", html=True))
+            steps += [category, FilteredSample(checks=tuple(checks), sample=sample)]
+        else:
+            steps += checks
+            if self.dedup:
+                steps.append(ExactDedup("response", prefer="answer_score"))
+            steps += [category, sample]
+            if not on_markdown:
+                steps.append(HtmlToMarkdown("answer_html", "response"))
         steps.append(HtmlToMarkdown("question_html", "question_markdown"))
         steps.append(ChoosePrompt(title_ratio=self.title_prompt_ratio, seed=self.seed))
         steps.append(NonEmpty(columns=("prompt", "response"), label="non_empty_pair"))
