@@ -44,10 +44,10 @@ def _range_chunks(path: Path, start: int, end: int, chunk_bytes: int):
             continue
         body, carry = data[: cut + 1], data[cut + 1 :]
         count = body.count(b"\n")
-        yield LineChunk(body, line, count, start + len(piece))
+        yield LineChunk((body,), line, count, start + len(piece))
         line += count
     if carry:
-        yield LineChunk(carry + b"\n", line, 1, end)
+        yield LineChunk((carry + b"\n",), line, 1, end)
 
 
 def _task(path: str, byte_range: tuple[int, int] | None, wanted, skip_malformed: bool, chunk_bytes: int):
@@ -64,7 +64,7 @@ def _task(path: str, byte_range: tuple[int, int] | None, wanted, skip_malformed:
     try:
         for chunk in chunks:
             reader.stats.lines += chunk.line_count
-            reader.stats.decompressed_bytes += len(chunk.data)
+            reader.stats.decompressed_bytes += chunk.size
             kept_submissions, kept_comments = reader.narrow(reader.read(chunk))
             submissions.append(kept_submissions)
             comments.append(kept_comments)

@@ -462,7 +462,7 @@ def _ingest_file(
     with contextlib.closing(read_line_chunks(path, chunk_bytes=chunk_bytes)) as chunks:
         for chunk in chunks:
             reader.stats.lines += chunk.line_count
-            reader.stats.decompressed_bytes += len(chunk.data)
+            reader.stats.decompressed_bytes += chunk.size
             kept_submissions, kept_comments = reader.narrow(reader.read(chunk))
             submissions.write(kept_submissions)
             comments.write(kept_comments)
@@ -490,11 +490,14 @@ class _FileReader:
 
     def read(self, chunk: LineChunk) -> pl.DataFrame:
         """The chunk's lines that may be wanted, parsed with every field as text."""
-        data, kept = chunk.data, None
-        if self.prefilter is not None:
-            data, kept = _matching_lines(chunk.data, self.prefilter)
-            if len(data) * 2 > len(chunk.data):  # most lines match: stop searching, just parse
-                self.prefilter = None
+        if self.prefilter is None:
+            try:  # the pieces as they are: no copy into one buffer
+                return _parse(chunk.pieces)
+            except pl.exceptions.PolarsError:
+                return self._parse_skipping(chunk, chunk.data, None)
+        data, kept = _matching_lines(chunk.data, self.prefilter)
+        if len(data) * 2 > len(chunk.data):  # most lines match: stop searching, just parse
+            self.prefilter = None
         try:
             return _parse(data)
         except pl.exceptions.PolarsError:
@@ -619,7 +622,10 @@ class _PartWriter:
 # --------------------------------------------------------------------------- parsing helpers
 
 
-def _parse(data: bytes) -> pl.DataFrame:
+def _parse(data: bytes | tuple[bytes, ...]) -> pl.DataFrame:
+    """Whole NDJSON lines (one buffer, or pieces of whole lines) into a frame of text columns."""
+    if isinstance(data, tuple):
+        data = [piece for piece in data if piece]
     return pl.read_ndjson(data, schema=_RAW_SCHEMA) if data else pl.DataFrame(schema=_RAW_SCHEMA)
 
 

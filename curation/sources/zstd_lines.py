@@ -15,6 +15,7 @@ import queue
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import zstandard
@@ -34,20 +35,33 @@ _PLAIN_READ_BYTES = 8 * 2**20
 UTF8_BOM = b"\xef\xbb\xbf"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LineChunk:
-    """Whole lines of one file: ``data`` always ends with ``\\n`` (one is added to a last line without).
+    """Whole lines of one file, as ``pieces``: each piece is whole lines ending with ``\\n`` (one is
+    added to a last line without). A UTF-8 byte order mark at the start of the file is dropped.
 
-    A UTF-8 byte order mark at the start of the file is dropped.
+    The pieces are the decompressor's own output blocks cut at line ends, so handing a chunk on
+    costs no copy into one big buffer (a columnar reader takes the list); ``data`` joins them on
+    demand, for the rare paths that want one buffer.
     """
 
-    data: bytes
-    #: 1-based number, within the file, of the first line in ``data``.
+    pieces: tuple[bytes, ...]
+    #: 1-based number, within the file, of the first line in the chunk.
     first_line: int
-    #: number of lines in ``data`` (= its count of ``\\n``).
+    #: number of lines in the chunk (= its count of ``\\n``).
     line_count: int
     #: bytes of the file (compressed, for zstd) read when this chunk was cut: for progress.
     file_offset: int
+
+    @cached_property
+    def data(self) -> bytes:
+        """The chunk as one buffer (joined once, on first use)."""
+        return self.pieces[0] if len(self.pieces) == 1 else b"".join(self.pieces)
+
+    @property
+    def size(self) -> int:
+        """Bytes in the chunk."""
+        return sum(map(len, self.pieces))
 
 
 def is_zstd(path: str | Path) -> bool:
@@ -117,34 +131,40 @@ def _plain_blocks(path: Path) -> Iterator[tuple[bytes, int]]:
 
 def _chunks(path: Path, chunk_bytes: int, read_bytes: int) -> Iterator[LineChunk]:
     blocks = _zstd_blocks(path, read_bytes) if is_zstd(path) else _plain_blocks(path)
-    pending: list[bytes] = []
-    pending_size = 0
+    pieces: list[bytes] = []
+    size = 0
+    lines = 0
     line = 1
+    tail: list[bytes] = []  # the start of a line that goes on in the next block(s)
     offset = 0
     first = True
     for block, offset in blocks:
         if first and block.startswith(UTF8_BOM):  # a BOM (plain files saved on Windows) is no data
             block = block[len(UTF8_BOM) :]
         first = False
-        pending_size += len(block)
-        # Cut in the newest block only (so a huge line is never rescanned): one copy per chunk.
-        cut = block.rfind(b"\n") + 1 if pending_size >= chunk_bytes else 0
+        cut = block.rfind(b"\n") + 1  # in the newest block only, so a huge line is never rescanned
         if not cut:
-            pending.append(block)
+            tail.append(block)
             continue
-        pending.append(block[:cut])
-        data = b"".join(pending)
-        lines = data.count(b"\n")
-        yield LineChunk(data, line, lines, offset)
-        line += lines
-        rest = block[cut:]
-        pending = [rest] if rest else []
-        pending_size = len(rest)
-    if pending_size:
-        data = b"".join(pending)
-        if not data.endswith(b"\n"):
-            data += b"\n"
-        yield LineChunk(data, line, data.count(b"\n"), offset)
+        if tail:
+            piece = b"".join((*tail, memoryview(block)[:cut]))
+            tail = []
+        else:
+            piece = block if cut == len(block) else block[:cut]
+        if cut < len(block):
+            tail.append(block[cut:])
+        pieces.append(piece)
+        size += len(piece)
+        lines += piece.count(b"\n")
+        if size >= chunk_bytes:
+            yield LineChunk(tuple(pieces), line, lines, offset)
+            line += lines
+            pieces, size, lines = [], 0, 0
+    if tail:
+        pieces.append(b"".join(tail) + b"\n")
+        lines += 1
+    if pieces:
+        yield LineChunk(tuple(pieces), line, lines, offset)
 
 
 def read_line_chunks(
