@@ -6,7 +6,7 @@ folder of them). Each file is streamed in big chunks (:mod:`curation.sources.zst
 by Polars' NDJSON reader with only the needed fields, every field read as text so that schema drift
 (``created_utc`` as int, float or string; missing ``score``) never fails a chunk, and narrowed to
 the wanted subreddits at once. The narrowed, typed rows (submissions, and top-level comments only)
-stream into a parquet cache, a folder per input, so memory does not grow with the dump; the
+stream into a cache of Arrow IPC files, a folder per input, so memory does not grow with the dump; the
 submission <-> comment join runs lazily in Polars over that cache, and a rebuild with the same
 inputs and options reuses it instead of re-reading the dump.
 
@@ -115,7 +115,7 @@ _COMMENT_CACHE = {
     "comment_permalink": pl.String(),
     "_seq": pl.Int64(),
 }
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: Arrow IPC parts instead of parquet
 _SEQ_FILE_SHIFT = 40  # _seq = file index << 40 | row number within the file (cache: index 0)
 _MONTHLY = re.compile(r"^R(?P<kind>[SC])_\d{4}-\d{2}", re.IGNORECASE)
 _PER_SUBREDDIT = re.compile(r"^(?P<sub>[A-Za-z0-9_]+?)_(?P<kind>submissions|comments)(?:\.|$)", re.IGNORECASE)
@@ -215,7 +215,7 @@ def scan_with_stats(
     cache_dir: str | os.PathLike | None = None,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
 ) -> tuple[pl.LazyFrame, ScanStats]:
-    """Ingest the dumps (eagerly, into the parquet cache) and return the lazy pairs and stats.
+    """Ingest the dumps (eagerly, into the cache) and return the lazy pairs and stats.
 
     ``paths``: files or folders (a folder contributes its ``.zst``/``.ndjson``/``.jsonl`` files).
     ``subreddits``: names, case-insensitive (``r/`` prefix allowed); ``None`` keeps all.
@@ -403,7 +403,7 @@ def _first_occurrence(frame: pl.LazyFrame, key: str) -> pl.LazyFrame:
 def _scan_cached(parts: list[list[Path]]) -> pl.LazyFrame:
     """Each input's cached parts as one frame; ``_seq`` gets the input's position in the list."""
     frames = [
-        pl.scan_parquet(files).with_columns(pl.col("_seq") + (index << _SEQ_FILE_SHIFT))
+        pl.scan_ipc(files).with_columns(pl.col("_seq") + (index << _SEQ_FILE_SHIFT))
         for index, files in enumerate(parts)
     ]
     return pl.concat(frames, how="vertical")
@@ -449,7 +449,7 @@ def _ingest(
                     raise
         finally:
             shutil.rmtree(temp, ignore_errors=True)
-    return sorted(folder.glob("submissions-*.parquet")), sorted(folder.glob("comments-*.parquet")), stats
+    return sorted(folder.glob("submissions-*.arrow")), sorted(folder.glob("comments-*.arrow")), stats
 
 
 def _ingest_file(
@@ -584,7 +584,7 @@ def _line_number(chunk: LineChunk, kept: tuple[list[int], list[int]] | None, off
 
 
 class _PartWriter:
-    """Writes one kind of narrowed rows as parquet parts of bounded size (memory stays flat)."""
+    """Writes one kind of narrowed rows as Arrow IPC parts of bounded size (memory stays flat)."""
 
     _FLUSH_BYTES = 16 * 2**20
 
@@ -605,10 +605,9 @@ class _PartWriter:
 
     def _flush(self) -> None:
         frame = pl.concat(self.pending, rechunk=False) if self.pending else pl.DataFrame(schema=self.schema)
-        # A cache, read once or twice: uncompressed and without statistics is fastest.
-        frame.write_parquet(
-            self.folder / f"{self.kind}-{self.parts:05d}.parquet", compression="uncompressed", statistics=False
-        )
+        # A cache, read once or twice: uncompressed Arrow IPC is the buffers as they are in memory
+        # (measured: half the CPU of uncompressed parquet, which re-encodes every string).
+        frame.write_ipc(self.folder / f"{self.kind}-{self.parts:05d}.arrow", compression="uncompressed")
         self.parts += 1
         self.pending, self.pending_bytes = [], 0
 
