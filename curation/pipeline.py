@@ -236,13 +236,22 @@ class _Runner:
             narrow = scored.select("id", *reason_columns(group)).collect(engine="streaming")
             counts = narrow.select(funnel_aggregations(group)).row(0, named=True)
             rejects = rejected_rows(narrow.lazy(), group)
-            picks = rejects if self.keep_rejects else example_ids(rejects, self.k).select("id")
-            self._keep_rejects(rejected_rows(scored, group).join(picks.select("id"), on="id", how="semi"))
             alive = narrow.lazy().filter(alive_expr(group)).select("id")
-            if costly:  # ``scored`` is in memory already
-                self.lf = kept_rows(scored, group)
-            else:  # score only the rows that stay
-                self.lf = score_filters(self.lf.join(alive, on="id", how="semi", maintain_order="left"), group)
+            if costly or self.keep_rejects:
+                picks = rejects if self.keep_rejects else example_ids(rejects, self.k).select("id")
+                self._keep_rejects(rejected_rows(scored, group).join(picks.select("id"), on="id", how="semi"))
+                if costly:  # ``scored`` is in memory already
+                    self.lf = kept_rows(scored, group)
+                else:  # score only the rows that stay
+                    self.lf = score_filters(self.lf.join(alive, on="id", how="semi", maintain_order="left"), group)
+            else:  # one more read of the input, for the rows that stay and the few rejects shown as examples
+                picks = example_ids(rejects, self.k).collect()["id"]
+                alive_ids = alive.collect()["id"]
+                wanted = pl.concat([alive_ids, picks]).implode()
+                fetched = with_reasons(score_filters(self.lf.filter(pl.col("id").is_in(wanted)), group), group)
+                fetched = fetched.collect(engine="streaming").lazy()
+                self._keep_rejects(rejected_rows(fetched, group).filter(pl.col("id").is_in(picks.implode())))
+                self.lf = kept_rows(fetched, group)
         record_filters(self.funnel, group, counts, self.n, self.first_filters)
         self.first_filters = False
         self.n = int(counts["kept"])
@@ -259,9 +268,14 @@ class _Runner:
         self.on_step(step.name)
         before = self.lf
         after = step.apply(before, self.seed)
-        n_after = _count(after)
-        if n_after <= MATERIALISE_ROWS:
-            after = after.collect(engine="streaming").lazy()
+        if self.n <= MATERIALISE_ROWS:  # the choice runs once (counting a lazy result would run it again)
+            after = after.collect(engine="streaming")
+            n_after = after.height
+            after = after.lazy()
+        else:
+            n_after = _count(after)
+            if n_after <= MATERIALISE_ROWS:
+                after = after.collect(engine="streaming").lazy()
         self.funnel["steps"].append(select_entry(step, self.n, n_after))
         if n_after != self.n:
             rejects = before.join(after.select("id"), on="id", how="anti").with_columns(
