@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
 import zstandard
 
 from curation.errors import CurationError
@@ -29,6 +30,10 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 #: Decompressed bytes per chunk handed to the parser: large enough that per-chunk overhead
 #: vanishes and the parser's threads have work, small enough to keep memory flat.
 DEFAULT_CHUNK_BYTES = 16 * 2**20
+#: Decompressed bytes per piece of a chunk: a chunk is a few pieces, each one copy of the
+#: decompressor's output cut at a line end (Polars reads a short list of buffers as fast as one;
+#: measured: 4 pieces cost the same as 1, 27 pieces of ~600 KB cost 10% more).
+PIECE_BYTES = 4 * 2**20
 #: Compressed bytes fed to the decompressor at a time (also the precision of error offsets).
 READ_BYTES = 2**17
 _PLAIN_READ_BYTES = 8 * 2**20
@@ -129,40 +134,60 @@ def _plain_blocks(path: Path) -> Iterator[tuple[bytes, int]]:
             yield data, offset
 
 
+class _NewlineCounter:
+    """Counts ``\\n`` in a buffer with numpy (3x faster than ``bytes.count``), reusing one scratch array."""
+
+    def __init__(self) -> None:
+        self.scratch = np.empty(0, dtype=np.bool_)
+
+    def __call__(self, data: bytes) -> int:
+        if len(data) > len(self.scratch):
+            self.scratch = np.empty(max(len(data), 2 * len(self.scratch)), dtype=np.bool_)
+        found = self.scratch[: len(data)]
+        np.equal(np.frombuffer(data, dtype=np.uint8), 10, out=found)
+        return int(np.count_nonzero(found))
+
+
 def _chunks(path: Path, chunk_bytes: int, read_bytes: int) -> Iterator[LineChunk]:
     blocks = _zstd_blocks(path, read_bytes) if is_zstd(path) else _plain_blocks(path)
+    count_lines = _NewlineCounter()
+    piece_bytes = min(chunk_bytes, PIECE_BYTES)
+    pending: list[bytes] = []  # blocks not cut yet (the first may be the end of the last piece's block)
+    pending_size = 0
     pieces: list[bytes] = []
     size = 0
     lines = 0
     line = 1
-    tail: list[bytes] = []  # the start of a line that goes on in the next block(s)
     offset = 0
     first = True
     for block, offset in blocks:
         if first and block.startswith(UTF8_BOM):  # a BOM (plain files saved on Windows) is no data
             block = block[len(UTF8_BOM) :]
         first = False
+        pending.append(block)
+        pending_size += len(block)
+        if pending_size < piece_bytes:
+            continue
         cut = block.rfind(b"\n") + 1  # in the newest block only, so a huge line is never rescanned
         if not cut:
-            tail.append(block)
             continue
-        if tail:
-            piece = b"".join((*tail, memoryview(block)[:cut]))
-            tail = []
-        else:
-            piece = block if cut == len(block) else block[:cut]
-        if cut < len(block):
-            tail.append(block[cut:])
+        pending[-1] = memoryview(block)[:cut]
+        piece = b"".join(pending)  # the one copy of the data on this side
+        pending = [block[cut:]] if cut < len(block) else []
+        pending_size = len(block) - cut
         pieces.append(piece)
         size += len(piece)
-        lines += piece.count(b"\n")
+        lines += count_lines(piece)
         if size >= chunk_bytes:
             yield LineChunk(tuple(pieces), line, lines, offset)
             line += lines
             pieces, size, lines = [], 0, 0
-    if tail:
-        pieces.append(b"".join(tail) + b"\n")
-        lines += 1
+    if pending_size:
+        piece = b"".join(pending)
+        if not piece.endswith(b"\n"):
+            piece += b"\n"
+        pieces.append(piece)
+        lines += count_lines(piece)
     if pieces:
         yield LineChunk(tuple(pieces), line, lines, offset)
 
