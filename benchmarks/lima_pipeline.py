@@ -10,18 +10,23 @@ into one. Then, each in its own child process (wall time, CPU time, peak RSS of 
 1. ``scan``: parse the four sites into a cold cache (reported, not compared);
 2. ``pipeline``: ``pipeline.run(scan(dump), LIMA.steps(), seed=LIMA.seed)`` over that (warm) cache,
    each step timed with the ``on_step`` callback. Consecutive cheap filters run as one group in
-   the pipeline (one pass), so they are timed as one;
+   the pipeline (one pass), so they are timed as one. The recipe samples while filtering (its
+   `FilteredSample` step): HTML -> Markdown, the answer style filters and language detection run
+   inside the sampler, only on the rows it reaches; the walk reports their times and rows apart;
 3. ``loop``: the same candidates as Python dicts (``to_dicts`` per batch, timed apart), the same
    steps as a datatrove-style loop: for each row, each filter in order, the row dropped at the
-   first that fails; HTML -> Markdown and language detection called per row through the same
-   library functions (``html_to_markdown``, ``detect_language``); the same regexes, phrases and
-   thresholds, read from the recipe's step objects; then the same dedup and stratified sampling
-   in plain Python (the seeded hash of the row id is Polars' own, computed for the survivors in
-   one call, since the pipeline's choices depend on it).
+   first that fails; exact dedup on the normalised answer text; then *every* check of the
+   sampler (HTML -> Markdown, length, style, language) on every remaining row, called per row
+   through the same library functions (``html_to_markdown``, ``detect_language``) with the same
+   regexes, phrases and thresholds read from the recipe's step objects; then the stratified
+   sample with temperature in plain Python (group weights = rows before the checks, caps = rows
+   that pass them: the eager definition the pipeline's walk must equal; the seeded hash of the
+   row id is Polars' own, computed for the rows in one call, since the choices depend on it).
 
 The loop must keep exactly the pipeline's rows before sampling, and the same rows after it
 (checked, or the script fails). It prints rows/s per step and the pipeline/loop ratio overall
-and per step. Target: the pipeline >= 10x the loop.
+and per step. Target: the pipeline >= 10x the loop. ``--eager`` runs the recipe's old order
+(``sample_while_filtering=False``: every check on every eligible row, then the sample) in both.
 
     .venv/bin/python benchmarks/lima_pipeline.py              # the full size
     .venv/bin/python benchmarks/lima_pipeline.py --mb 100     # a quick run
@@ -46,10 +51,16 @@ from _common import DATA, MB, WORK, machine_note, measure, real_posts, table, wr
 
 from curation import pipeline
 from curation.filters.base import Select, seeded_unit
-from curation.filters.dedup import ExactDedup
+from curation.filters.dedup import HTML_DECODED, HTML_ENTITIES, ExactDedup
 from curation.filters.language import Language, detect_language
 from curation.filters.length import Length, NonEmpty
-from curation.filters.sampling import StackExchangeCategory, StratifiedSample, allocate, split_quota
+from curation.filters.sampling import (
+    FilteredSample,
+    StackExchangeCategory,
+    StratifiedSample,
+    allocate,
+    split_quota,
+)
 from curation.filters.score import MinScore, TopRanked
 from curation.filters.style import (
     _CODE_BLOCK,
@@ -89,51 +100,63 @@ def build_cache(dump: str, cache: str) -> dict:
     return {"sites": sites}
 
 
+def _recipe(eager: bool):
+    """The lima recipe as shipped (sampling while filtering), or with ``eager`` its old order (every check first)."""
+    return LIMA.replace(sample_while_filtering=False) if eager else LIMA
+
+
 @dataclasses.dataclass(frozen=True)
-class _RecordingSample(StratifiedSample):
-    """The recipe's own sampling step, unchanged, that also writes the ids it receives (to check the loop)."""
+class _RecordingCategory(StackExchangeCategory):
+    """The recipe's own category step, unchanged, that also writes the ids it receives: the rows the
+    sampler draws from come right after it (to check the loop)."""
 
     record_to: str = ""
 
-    def apply(self, lf: pl.LazyFrame, seed: int) -> pl.LazyFrame:
+    def apply(self, lf: pl.LazyFrame) -> pl.LazyFrame:
         lf.select("id").collect().write_parquet(self.record_to)
-        return super().apply(lf, seed)
+        return super().apply(lf)
 
 
 def _recording(steps: list, record_to: str) -> list:
     out = []
     for step in steps:
-        if type(step) is StratifiedSample:
-            step = _RecordingSample(**{f.name: getattr(step, f.name) for f in dataclasses.fields(step)},
-                                    record_to=record_to)  # fmt: skip
+        if type(step) is StackExchangeCategory:
+            step = _RecordingCategory(overrides=step.overrides, record_to=record_to)
         out.append(step)
     return out
 
 
-def run_pipeline(dump: str, cache: str, out: str) -> dict:
+def run_pipeline(dump: str, cache: str, out: str, eager: bool = False) -> dict:
     """``pipeline.run`` of the LIMA steps over the cached candidates; step start times from ``on_step``."""
-    steps = _recording(LIMA.steps(), f"{out}.pre_sample.parquet")
+    recipe = _recipe(eager)
+    steps = _recording(recipe.steps(), f"{out}.pre_sample.parquet")
     marks: list[tuple[str, tuple[float, float]]] = []
     start = _clock()
     result = pipeline.run(
-        scan(dump, cache_dir=cache), steps, seed=LIMA.seed, on_step=lambda name: marks.append((name, _clock()))
+        scan(dump, cache_dir=cache), steps, seed=recipe.seed, on_step=lambda name: marks.append((name, _clock()))
     )
     end = _clock()
     assert [m[0] for m in marks] == [s.name for s in steps], marks
     result.kept.select("id").write_parquet(f"{out}.kept.parquet")
     groups = [item if kind == "filters" else [item] for kind, item in pipeline.plan_steps(steps)]
     timings, at = [], 0
+    entries = {e["name"]: e for e in result.funnel["steps"]}  # a walk adds entries for its checks
+    walks = iter(result.timings.get("walk", []))
     for group in groups:
         first, last = at, at + len(group) - 1
         until = marks[last + 1][1] if last + 1 < len(marks) else end
-        f_in, f_out = result.funnel["steps"][first], result.funnel["steps"][last]
-        timings.append({"steps": [s.name for s in group], "seconds": until[0] - marks[first][1][0],
-                        "cpu": until[1] - marks[first][1][1], "rows_in": f_in["rows_in"],
-                        "rows_out": f_out["rows_out"]})  # fmt: skip
+        f_in, f_out = entries[group[0].name], entries[group[-1].name]
+        timing = {"steps": [s.name for s in group], "seconds": until[0] - marks[first][1][0],
+                  "cpu": until[1] - marks[first][1][1], "rows_in": f_in["rows_in"], "rows_out": f_out["rows_out"]}
+        if isinstance(group[0], FilteredSample):  # the checks it ran, rows each one saw
+            timing["rows_out"] = entries[group[0].checks[-1].name]["rows_out"]
+            timing["checks"] = next(walks)
+        timings.append(timing)  # fmt: skip
         at = last + 1
     return {
         "candidates": result.funnel["candidates"],
         "kept": result.kept.height,
+        "walk": result.funnel.get("sampled_while_filtering"),
         "count_seconds": marks[0][1][0] - start[0],
         "groups": timings,
         "funnel": [{k: s[k] for k in ("name", "rows_in", "rows_out")} for s in result.funnel["steps"]],
@@ -244,6 +267,16 @@ def _per_row(step):
     raise SystemExit(f"the loop does not know the step {step!r}: update benchmarks/lima_pipeline.py")
 
 
+def _html_text(html: str | None) -> str:
+    """The text of HTML as `curation.filters.dedup.html_text`: tags -> space, entities decoded in one pass."""
+    return _ENTITY_RE.sub(lambda m: _ENTITY[m.group()], _TAG_RE.sub(" ", html or ""))
+
+
+_TAG_RE = re.compile(r"<[^>]*>")
+_ENTITY = dict(zip(HTML_ENTITIES, HTML_DECODED))
+_ENTITY_RE = re.compile("|".join(re.escape(e) for e in HTML_ENTITIES))
+
+
 def _dedup(rows: list[dict], step: ExactDedup) -> list[dict]:
     """One row per normalised text: the highest ``prefer`` (nulls last), then the smallest id."""
     col, prefer = step.column, step.prefer
@@ -253,7 +286,8 @@ def _dedup(rows: list[dict], step: ExactDedup) -> list[dict]:
         order = sorted(rows, key=lambda r: r["id"])
     seen, kept = set(), set()
     for row in order:
-        key = _NOT_ALNUM.sub(" ", (row[col] or "").lower()).strip(WHITE_SPACE)
+        text = _html_text(row[col]) if step.html else (row[col] or "")
+        key = _NOT_ALNUM.sub(" ", text.lower()).strip(WHITE_SPACE)
         if key not in seen:
             seen.add(key)
             kept.add(row["id"])
@@ -265,19 +299,29 @@ def _units(ids: list[str], seed: int) -> list[float]:
     return pl.DataFrame({"id": ids}, schema={"id": pl.String}).select(seeded_unit(seed))["id"].to_list()
 
 
-def _sample(rows: list[dict], step: StratifiedSample, seed: int) -> list[dict]:
-    """Quotas per stratum, groups by temperature, the top ``order_by`` (then the seeded hash, then id) of each."""
-    strata = {r[step.strata] if step.strata else "all" for r in rows}
-    for row, u in zip(rows, _units([r["id"] for r in rows], seed)):
+def _sample(rows: list[dict], step: StratifiedSample, seed: int, passing: set[str] | None = None) -> list[dict]:
+    """Quotas per stratum, groups by temperature, the top ``order_by`` (then the seeded hash, then id) of each.
+
+    With ``passing`` (the ids that passed the checks of a `FilteredSample`): group weights from all
+    ``rows``, caps (and stratum availability) from the passing ones, which alone can be taken.
+    """
+    stratum_of = (lambda r: r[step.strata]) if step.strata else (lambda r: "all")  # noqa: E731
+    strata = {stratum_of(r) for r in rows}
+    good = rows if passing is None else [r for r in rows if r["id"] in passing]
+    for row, u in zip(good, _units([r["id"] for r in good], seed)):
         row["_u"] = u
     per_stratum: dict[str, dict[str, int]] = {}
-    for (stratum, group), n in Counter((r[step.strata] if step.strata else "all", r[step.group]) for r in rows).items():
+    for (stratum, group), n in Counter((stratum_of(r), r[step.group]) for r in rows).items():
         per_stratum.setdefault(stratum, {})[group] = n
+    caps: dict[str, dict[str, int]] = {}
+    for (stratum, group), n in Counter((stratum_of(r), r[step.group]) for r in good).items():
+        caps.setdefault(stratum, {})[group] = n
     shares = {"all": 1.0} if not step.strata else dict(step.shares) if step.shares else {s: 1.0 for s in strata}
-    quotas = split_quota(step.size, shares, {s: sum(g.values()) for s, g in per_stratum.items()})
+    quotas = split_quota(step.size, shares, {s: sum(g.values()) for s, g in caps.items()})
     take = {}
     for stratum in sorted(quotas):
-        for group, n in allocate(per_stratum.get(stratum, {}), quotas[stratum], step.temperature).items():
+        groups = per_stratum.get(stratum, {})
+        for group, n in allocate(groups, quotas[stratum], step.temperature, caps.get(stratum, {})).items():
             take[(stratum, group)] = n
     by = step.order_by
 
@@ -286,19 +330,24 @@ def _sample(rows: list[dict], step: StratifiedSample, seed: int) -> list[dict]:
 
     taken: Counter = Counter()
     chosen = set()
-    for row in sorted(rows, key=key):
-        cell = (row[step.strata] if step.strata else "all", row[step.group])
+    for row in sorted(good, key=key):
+        cell = (stratum_of(row), row[step.group])
         if taken[cell] < take.get(cell, 0):
             taken[cell] += 1
             chosen.add(row["id"])
     return [r for r in rows if r["id"] in chosen]
 
 
-def run_loop(dump: str, cache: str, out: str) -> dict:
-    """The same steps, one row at a time over Python dicts; seconds per step (``to_dicts`` apart)."""
-    steps = LIMA.steps()
-    seed = LIMA.seed
-    seconds = {s.name: 0.0 for s in steps}
+def run_loop(dump: str, cache: str, out: str, eager: bool = False) -> dict:
+    """The same steps, one row at a time over Python dicts; seconds per step (``to_dicts`` apart).
+
+    A `FilteredSample` is run the natural way: every check on every row, then the sample.
+    """
+    recipe = _recipe(eager)
+    steps = recipe.steps()
+    seed = recipe.seed
+    checks = [c for s in steps if isinstance(s, FilteredSample) for c in s.checks]
+    seconds = {s.name: 0.0 for s in [*steps, *checks]}
     cpu = dict.fromkeys(seconds, 0.0)
     rows_in = dict.fromkeys(seconds, 0)
     convert = 0.0
@@ -327,6 +376,17 @@ def run_loop(dump: str, cache: str, out: str) -> dict:
         rows_in[step.name] = len(alive)
         if isinstance(step, ExactDedup):
             alive = _dedup(alive, step)
+        elif isinstance(step, FilteredSample):
+            pre_sample = sorted(r["id"] for r in alive)
+            passing = alive
+            for check in step.checks:
+                check_tick = _clock()
+                rows_in[check.name] = len(passing)
+                keep = _per_row(check)
+                passing = [row for row in passing if keep(row)]
+                _add_since(check_tick, check.name, seconds, cpu)
+            tick = _clock()  # the sample's own time
+            alive = _sample(alive, step.sample, seed, passing={r["id"] for r in passing})
         elif isinstance(step, StratifiedSample):
             pre_sample = sorted(r["id"] for r in alive)
             alive = _sample(alive, step, seed)
@@ -341,7 +401,7 @@ def run_loop(dump: str, cache: str, out: str) -> dict:
     pl.DataFrame({"id": sorted(r["id"] for r in alive)}, schema={"id": pl.String}).write_parquet(f"{out}.kept.parquet")
     return {"candidates": candidates, "kept": len(alive), "to_dicts_seconds": convert,
             "steps": [{"name": s.name, "seconds": seconds[s.name], "cpu": cpu[s.name], "rows_in": rows_in[s.name]}
-                      for s in steps]}  # fmt: skip
+                      for s in [*steps, *checks]]}  # fmt: skip
 
 
 def _clock() -> tuple[float, float]:
@@ -383,6 +443,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mb", type=float, default=1100, help="MB of Posts.xml over the four sites (default 1100)")
     parser.add_argument("--skip-loop", action="store_true", help="run the pipeline only")
+    parser.add_argument("--eager", action="store_true",
+                        help="the recipe's old order (sample_while_filtering=False: every check on every eligible row)")
     args = parser.parse_args(argv)
     work = WORK / "lima"
     print(machine_note())
@@ -397,12 +459,15 @@ def main(argv: list[str] | None = None) -> None:
           f"{built.seconds:.0f} s ({size / MB / built.seconds:.0f} MB/s), "
           f"peak RSS {built.peak_rss_mib:.0f} MiB")  # fmt: skip
 
-    print(f"\npipeline.run(LIMA.steps()) ({machine_note()})", flush=True)
-    ours = measure("pipeline", SCRIPT, "run_pipeline", dump=str(dump), cache=str(cache), out=str(runs / "pipeline"))
+    what = "LIMA.replace(sample_while_filtering=False)" if args.eager else "LIMA"
+    print(f"\npipeline.run({what}.steps()) ({machine_note()})", flush=True)
+    ours = measure("pipeline", SCRIPT, "run_pipeline", dump=str(dump), cache=str(cache), out=str(runs / "pipeline"),
+                   eager=args.eager)  # fmt: skip
     loop = None
     if not args.skip_loop:
         print(f"row-at-a-time loop ({machine_note()})", flush=True)
-        loop = measure("loop", SCRIPT, "run_loop", dump=str(dump), cache=str(cache), out=str(runs / "loop"))
+        loop = measure("loop", SCRIPT, "run_loop", dump=str(dump), cache=str(cache), out=str(runs / "loop"),
+                       eager=args.eager)  # fmt: skip
         same_pre, n_pipe, n_loop = _same_ids(f"{runs}/pipeline.pre_sample.parquet", f"{runs}/loop.pre_sample.parquet")
         if not same_pre:
             raise SystemExit(f"the loop kept other rows than the pipeline before sampling ({n_loop:,} vs {n_pipe:,})")
@@ -411,27 +476,48 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"the loop sampled other rows than the pipeline ({k_loop:,} vs {k_pipe:,})")
         print(f"the loop keeps the pipeline's {n_pipe:,} rows before sampling and its {k_pipe:,} after: same ids")
 
-    _report(ours, loop)
+    _report(ours, loop, args.eager)
 
 
-def _report(ours, loop) -> None:
+def _report(ours, loop, eager: bool = False) -> None:
     """Per step (a group of cheap filters is one step of the pipeline): rows, seconds, rows/s, ratios."""
     value = ours.value
     loop_steps = {s["name"]: s for s in loop.value["steps"]} if loop else {}
     rate = lambda rows, secs: rows / secs if secs else ""  # noqa: E731
     ratio = lambda a, b: a / b if b else ""  # noqa: E731
+    by_name = {s.name: s for s in _recipe(eager).steps()}
     rows = [["(count candidates)", value["candidates"], value["candidates"], value["count_seconds"], "", "", ""]]
     for group in value["groups"]:
         secs, cpu = group["seconds"], group["cpu"]
-        label = group["steps"][0] if len(group["steps"]) == 1 else f"{len(group['steps'])} cheap filters, one pass:"
+        names = list(group["steps"])
+        walk = by_name.get(names[0]) if isinstance(by_name.get(names[0]), FilteredSample) else None
+        if walk is not None:  # the loop runs the walk's checks on every row, then samples
+            names += [c.name for c in walk.checks]
+            label = f"{names[0]} while filtering:"
+        elif len(names) == 1:
+            label = names[0]
+        else:
+            label = f"{len(names)} cheap filters, one pass:"
         line = [label, group["rows_in"], group["rows_out"], secs, cpu, rate(group["rows_in"], secs)]
         if loop:
-            l_secs = sum(loop_steps[name]["seconds"] for name in group["steps"])
-            l_cpu = sum(loop_steps[name]["cpu"] for name in group["steps"])
+            l_secs = sum(loop_steps[name]["seconds"] for name in names)
+            l_cpu = sum(loop_steps[name]["cpu"] for name in names)
             line += [l_secs, l_cpu, rate(group["rows_in"], l_secs), ratio(l_secs, secs), ratio(l_cpu, cpu)]
         rows.append(line)
-        if loop and len(group["steps"]) > 1:
-            for name in group["steps"]:
+        if walk is not None:
+            for check, t in group["checks"].items():
+                line = [f"  · {check}", t["rows"], "", t["seconds"], t["cpu"], rate(t["rows"], t["seconds"])]
+                if loop:
+                    parts = [loop_steps[n] for n in check.split("+")]
+                    l_secs, l_cpu = sum(p["seconds"] for p in parts), sum(p["cpu"] for p in parts)
+                    line += [l_secs, l_cpu, rate(parts[0]["rows_in"], l_secs), ratio(l_secs, t["seconds"]),
+                             ratio(l_cpu, t["cpu"])]  # fmt: skip
+                rows.append(line)
+            if loop:
+                s = loop_steps[names[0]]
+                rows.append([f"  · (the sample itself)", "", "", "", "", "", s["seconds"], s["cpu"], ""])
+        elif loop and len(names) > 1:
+            for name in names:
                 s = loop_steps[name]
                 rows.append([f"  · {name}", s["rows_in"], "", "", "", "", s["seconds"], s["cpu"],
                              rate(s["rows_in"], s["seconds"])])  # fmt: skip
@@ -447,9 +533,14 @@ def _report(ours, loop) -> None:
         headers += ["loop s", "CPU s", "rows/s", "ratio", "CPU ratio"]
     print()
     table(headers, rows)
-    print("(ratio = loop time / pipeline time; CPU = all threads of the process)")
+    print("(ratio = loop time / pipeline time; CPU = all threads of the process; the loop's rows in per check:")
+    print(" every eligible row; the pipeline's: the rows the sampler reached, plus the rest of their last batches)")
+    for walk in value.get("walk") or []:
+        print(f"sampled while filtering: {walk['eligible']:,} eligible rows, {walk['reached']:,} reached by the "
+              f"sampler; rows checked per step: {walk['checked']}")  # fmt: skip
     print(f"\npipeline: {ours.seconds:.1f} s wall, {ours.cpu_seconds:.1f} s CPU, peak RSS {ours.peak_rss_mib:.0f} MiB")
-    costly = [g for g in value["groups"] if any(not getattr(s, "cheap", True) for s in _named(g["steps"]))]
+    costly = [g for g in value["groups"] if any(not getattr(s, "cheap", True) or isinstance(s, FilteredSample)
+                                                for s in (by_name[n] for n in g["steps"]))]  # fmt: skip
     share = sum(g["seconds"] for g in costly) / ours.seconds
     print(f"steps that call Python per row (HTML -> Markdown, language): {share:.0%} of the pipeline's wall time")
     if loop:
@@ -459,11 +550,6 @@ def _report(ours, loop) -> None:
         print(f"pipeline vs loop: {l_secs / ours.seconds:.2f}x wall, {l_cpu / ours.cpu_seconds:.2f}x CPU "
               f"({(l_secs + convert) / ours.seconds:.2f}x wall counting the loop's dict making); "
               f"target >= 10x: {'met' if min(l_secs / ours.seconds, l_cpu / ours.cpu_seconds) >= 10 else 'NOT met'}")
-
-
-def _named(names: list[str]) -> list:
-    by_name = {s.name: s for s in LIMA.steps()}
-    return [by_name[n] for n in names]
 
 
 if __name__ == "__main__":
