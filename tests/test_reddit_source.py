@@ -446,3 +446,15 @@ def test_stopping_early_releases_the_reader(tmp_path: Path):
 def test_schema_is_canonical_first():
     assert list(reddit.SCHEMA)[: len(CANONICAL)] == list(CANONICAL)
     assert reddit.SCHEMA["created_at"] == TIMESTAMP
+
+
+def test_a_failing_cache_write_is_raised_and_leaves_no_cache(monthly: dict, tmp_path: Path, monkeypatch):
+    """The cache is written on a thread of its own: its error still reaches the caller, nothing is kept."""
+
+    def full_disk(self):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(reddit._PartWriter, "_flush", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        reddit.scan(monthly["comments_path"], "WritingPrompts", cache_dir=tmp_path / "cache", chunk_bytes=300)
+    assert not list((tmp_path / "cache" / "reddit").iterdir())

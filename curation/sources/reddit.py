@@ -24,9 +24,11 @@ import contextlib
 import hashlib
 import json
 import os
+import queue
 import re
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -458,17 +460,68 @@ def _ingest_file(
     reader = _FileReader(path, wanted, skip_malformed)
     submissions = _PartWriter(folder, "submissions", _SUBMISSION_CACHE)
     comments = _PartWriter(folder, "comments", _COMMENT_CACHE)
-    # closing(): on an error the reader's background thread stops now, not when the traceback dies
-    with contextlib.closing(read_line_chunks(path, chunk_bytes=chunk_bytes)) as chunks:
-        for chunk in chunks:
-            reader.stats.lines += chunk.line_count
-            reader.stats.decompressed_bytes += chunk.size
-            kept_submissions, kept_comments = reader.narrow(reader.read(chunk))
-            submissions.write(kept_submissions)
-            comments.write(kept_comments)
-    reader.stats.submissions = submissions.close()
-    reader.stats.comments = comments.close()
+    # Three stages overlap: decompression (read_line_chunks' thread), parsing and narrowing (here),
+    # and writing the cache (the writer's thread, in order): a write, mostly the kernel copying
+    # into the page cache, no longer leaves a core idle.
+    writer = _OrderedWorker("reddit-cache-writer")
+    try:
+        # closing(): on an error the reader's background thread stops now, not when the traceback dies
+        with contextlib.closing(read_line_chunks(path, chunk_bytes=chunk_bytes)) as chunks:
+            for chunk in chunks:
+                reader.stats.lines += chunk.line_count
+                reader.stats.decompressed_bytes += chunk.size
+                kept_submissions, kept_comments = reader.narrow(reader.read(chunk))
+                writer.submit(submissions.write, kept_submissions)
+                writer.submit(comments.write, kept_comments)
+        writer.submit(submissions.close)
+        writer.submit(comments.close)
+        writer.finish()
+    finally:
+        writer.cancel()  # after an error: drop what waits, let a running write end
+    reader.stats.submissions = submissions.rows
+    reader.stats.comments = comments.rows
     return reader.stats
+
+
+class _OrderedWorker:
+    """Runs submitted calls one after another on a thread of its own; at most two wait (flat memory).
+
+    The first error is raised by the next :meth:`submit` or by :meth:`finish`.
+    """
+
+    def __init__(self, name: str):
+        self._tasks: queue.Queue = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._cancelled = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (task := self._tasks.get()) is not None:
+            if self._error is None and not self._cancelled:
+                try:
+                    task[0](*task[1:])
+                except BaseException as error:  # raised in the submitting thread
+                    self._error = error
+
+    def submit(self, function, *args) -> None:
+        if self._error is not None:
+            raise self._error
+        self._tasks.put((function, *args))
+
+    def finish(self) -> None:
+        """Wait for every submitted call; raise the first error."""
+        if self._thread.is_alive():
+            self._tasks.put(None)
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def cancel(self) -> None:
+        if self._thread.is_alive():
+            self._cancelled = True
+            self._tasks.put(None)
+            self._thread.join()
 
 
 class _FileReader:
