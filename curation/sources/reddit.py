@@ -20,6 +20,7 @@ nothing, steps decide. Row order is unspecified; the store sorts by ``id``.
 from __future__ import annotations
 
 import bisect
+import collections
 import contextlib
 import hashlib
 import json
@@ -30,6 +31,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -464,19 +466,36 @@ def _ingest_file(
     # and writing the cache (the writer's thread, in order): a write, mostly the kernel copying
     # into the page cache, no longer leaves a core idle.
     writer = _OrderedWorker("reddit-cache-writer")
+    # Parsing (Polars, which releases the GIL) runs a chunk ahead on a thread of its own, so the
+    # next chunk is parsed while this one is narrowed; everything that counts or numbers rows
+    # (prefilter choice, malformed lines, row positions, writes) still happens in input order.
+    parser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reddit-parse")
+    ahead: collections.deque = collections.deque()
+
+    def finish_one() -> None:
+        chunk, source, kept, parsing = ahead.popleft()
+        reader.stats.lines += chunk.line_count
+        reader.stats.decompressed_bytes += chunk.size
+        raw = reader.parsed(chunk, source, kept, parsing.result())
+        kept_submissions, kept_comments = reader.narrow(raw)
+        writer.submit(submissions.write, kept_submissions)
+        writer.submit(comments.write, kept_comments)
+
     try:
         # closing(): on an error the reader's background thread stops now, not when the traceback dies
         with contextlib.closing(read_line_chunks(path, chunk_bytes=chunk_bytes)) as chunks:
             for chunk in chunks:
-                reader.stats.lines += chunk.line_count
-                reader.stats.decompressed_bytes += chunk.size
-                kept_submissions, kept_comments = reader.narrow(reader.read(chunk))
-                writer.submit(submissions.write, kept_submissions)
-                writer.submit(comments.write, kept_comments)
+                source, kept = reader.select(chunk)
+                ahead.append((chunk, source, kept, parser.submit(_try_parse, source)))
+                if len(ahead) > 1:
+                    finish_one()
+            while ahead:
+                finish_one()
         writer.submit(submissions.close)
         writer.submit(comments.close)
         writer.finish()
     finally:
+        parser.shutdown(wait=True, cancel_futures=True)
         writer.cancel()  # after an error: drop what waits, let a running write end
     reader.stats.submissions = submissions.rows
     reader.stats.comments = comments.rows
@@ -543,18 +562,35 @@ class _FileReader:
 
     def read(self, chunk: LineChunk) -> pl.DataFrame:
         """The chunk's lines that may be wanted, parsed with every field as text."""
+        source, kept = self.select(chunk)
+        return self.parsed(chunk, source, kept, _try_parse(source))
+
+    def select(self, chunk: LineChunk) -> tuple[bytes | tuple[bytes, ...], tuple[list[int], list[int]] | None]:
+        """What of the chunk to parse, and where kept lines came from (None: all of it).
+
+        Call in input order: whether the prefilter still runs depends on the earlier chunks.
+        """
         if self.prefilter is None:
-            try:  # the pieces as they are: no copy into one buffer
-                return _parse(chunk.pieces)
-            except pl.exceptions.PolarsError:
-                return self._parse_skipping(chunk, chunk.data, None)
+            return chunk.pieces, None  # the pieces as they are: no copy into one buffer
         data, kept = _matching_lines(chunk.data, self.prefilter)
         if len(data) * 2 > len(chunk.data):  # most lines match: stop searching, just parse
             self.prefilter = None
-        try:
-            return _parse(data)
-        except pl.exceptions.PolarsError:
-            return self._parse_skipping(chunk, data, kept)
+        return data, kept
+
+    def parsed(
+        self,
+        chunk: LineChunk,
+        source: bytes | tuple[bytes, ...],
+        kept: tuple[list[int], list[int]] | None,
+        frame: pl.DataFrame | None,
+    ) -> pl.DataFrame:
+        """``frame`` (``_try_parse(source)``), or, if that failed, the malformed lines named or skipped.
+
+        Call in input order: skipped lines are counted and listed in order.
+        """
+        if frame is not None:
+            return frame
+        return self._parse_skipping(chunk, chunk.data if kept is None else source, kept)
 
     def narrow(self, raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Typed submissions and top-level comments of the wanted subreddits, in one Polars query."""
@@ -672,6 +708,14 @@ class _PartWriter:
 
 
 # --------------------------------------------------------------------------- parsing helpers
+
+
+def _try_parse(data: bytes | tuple[bytes, ...]) -> pl.DataFrame | None:
+    """``_parse(data)``, or None if the data does not parse (the caller finds out why, in order)."""
+    try:
+        return _parse(data)
+    except pl.exceptions.PolarsError:
+        return None
 
 
 def _parse(data: bytes | tuple[bytes, ...]) -> pl.DataFrame:
