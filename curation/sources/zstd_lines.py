@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-import numpy as np
 import zstandard
 
 from curation.errors import CurationError
@@ -134,23 +133,8 @@ def _plain_blocks(path: Path) -> Iterator[tuple[bytes, int]]:
             yield data, offset
 
 
-class _NewlineCounter:
-    """Counts ``\\n`` in a buffer with numpy (3x faster than ``bytes.count``), reusing one scratch array."""
-
-    def __init__(self) -> None:
-        self.scratch = np.empty(0, dtype=np.bool_)
-
-    def __call__(self, data: bytes) -> int:
-        if len(data) > len(self.scratch):
-            self.scratch = np.empty(max(len(data), 2 * len(self.scratch)), dtype=np.bool_)
-        found = self.scratch[: len(data)]
-        np.equal(np.frombuffer(data, dtype=np.uint8), 10, out=found)
-        return int(np.count_nonzero(found))
-
-
 def _chunks(path: Path, chunk_bytes: int, read_bytes: int) -> Iterator[LineChunk]:
     blocks = _zstd_blocks(path, read_bytes) if is_zstd(path) else _plain_blocks(path)
-    count_lines = _NewlineCounter()
     piece_bytes = min(chunk_bytes, PIECE_BYTES)
     pending: list[bytes] = []  # blocks not cut yet (the first may be the end of the last piece's block)
     pending_size = 0
@@ -177,7 +161,7 @@ def _chunks(path: Path, chunk_bytes: int, read_bytes: int) -> Iterator[LineChunk
         pending_size = len(block) - cut
         pieces.append(piece)
         size += len(piece)
-        lines += count_lines(piece)
+        lines += piece.count(b"\n")
         if size >= chunk_bytes:
             yield LineChunk(tuple(pieces), line, lines, offset)
             line += lines
@@ -187,7 +171,7 @@ def _chunks(path: Path, chunk_bytes: int, read_bytes: int) -> Iterator[LineChunk
         if not piece.endswith(b"\n"):
             piece += b"\n"
         pieces.append(piece)
-        lines += count_lines(piece)
+        lines += piece.count(b"\n")
     if pieces:
         yield LineChunk(tuple(pieces), line, lines, offset)
 
