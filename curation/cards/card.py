@@ -691,7 +691,7 @@ def _funnel(manifest: Mapping[str, Any]) -> list[str]:
     )
     lines.append("")
     for walk in funnel.get("sampled_while_filtering") or []:
-        lines += [_sampled_while_filtering(walk), ""]
+        lines += [_sampled_while_filtering(walk, [s.get("name") for s in funnel["steps"]]), ""]
     body = []
     for i, step in enumerate(funnel["steps"], 1):
         dropped = step.get("dropped") or {}
@@ -747,10 +747,11 @@ def _funnel(manifest: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _sampled_while_filtering(walk: Mapping[str, Any]) -> str:
+def _sampled_while_filtering(walk: Mapping[str, Any], order: list) -> str:
     """The sentence saying that costly checks ran only on the rows the sampler reached."""
     checked = walk.get("checked") or {}
-    names = ", ".join(md_text(n) for n in checked) or "none"
+    at = {name: i for i, name in enumerate(order)}
+    names = ", ".join(md_text(n) for n in sorted(checked, key=lambda n: (at.get(n, len(at)), n))) or "none"
     most = max(checked.values(), default=0)
     eligible, reached = walk.get("eligible", 0), walk.get("reached", 0)
     return (
