@@ -572,8 +572,8 @@ class _FileReader:
         """
         if self.prefilter is None:
             return chunk.pieces, None  # the pieces as they are: no copy into one buffer
-        data, kept = _matching_lines(chunk.data, self.prefilter)
-        if len(data) * 2 > len(chunk.data):  # most lines match: stop searching, just parse
+        data, kept = _matching_lines(chunk.pieces, self.prefilter)
+        if len(data) * 2 > chunk.size:  # most lines match: stop searching, just parse
             self.prefilter = None
         return data, kept
 
@@ -752,29 +752,35 @@ def _bad_lines(data: bytes, start: int, end: int, *, first_only: bool) -> list[t
     return bad + _bad_lines(data, split, end, first_only=first_only)
 
 
-def _matching_lines(data: bytes, pattern: re.Pattern[bytes]) -> tuple[bytes, tuple[list[int], list[int]]]:
-    """The lines of ``data`` that match ``pattern``, and where each kept line came from.
+def _matching_lines(
+    pieces: tuple[bytes, ...], pattern: re.Pattern[bytes]
+) -> tuple[bytes, tuple[list[int], list[int]]]:
+    """The lines of a chunk (its pieces of whole lines) that match ``pattern``, and where each came from.
 
     Returns the joined lines and (origins, offsets): kept line ``i`` starts at ``origins[i]`` in
-    ``data`` and at ``offsets[i]`` in the result (to map malformed lines back to line numbers).
-    The loop runs per *match*, i.e. per wanted row, not per line of the dump.
+    the chunk (its pieces end to end) and at ``offsets[i]`` in the result (to map malformed lines
+    back to line numbers). The loop runs per *match*, i.e. per wanted row, not per line of the dump.
     """
-    pieces: list[bytes] = []
+    kept: list[bytes | memoryview] = []
     origins: list[int] = []
     offsets: list[int] = []
-    taken = 0  # end of the last kept line
     size = 0
-    for match in pattern.finditer(data):
-        if match.start() < taken:
-            continue
-        begin = data.rfind(b"\n", 0, match.start()) + 1
-        end = data.find(b"\n", match.end()) + 1 or len(data)
-        pieces.append(data[begin:end])
-        origins.append(begin)
-        offsets.append(size)
-        size += end - begin
-        taken = end
-    return b"".join(pieces), (origins, offsets)
+    base = 0  # where the current piece starts in the chunk
+    for data in pieces:
+        view = memoryview(data)
+        taken = 0  # end of the last kept line
+        for match in pattern.finditer(data):
+            if match.start() < taken:
+                continue
+            begin = data.rfind(b"\n", 0, match.start()) + 1
+            end = data.find(b"\n", match.end()) + 1 or len(data)
+            kept.append(view[begin:end])
+            origins.append(base + begin)
+            offsets.append(size)
+            size += end - begin
+            taken = end
+        base += len(data)
+    return b"".join(kept), (origins, offsets)
 
 
 def _int(name: str) -> pl.Expr:
