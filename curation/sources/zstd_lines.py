@@ -1,9 +1,9 @@
 """Stream a zstd-compressed (or plain) NDJSON file as large chunks of whole lines.
 
 Pushshift dumps are single zstd frames written with a 2 GiB window; a month of comments is tens of
-GB. Parsing line by line in Python is the bottleneck, so this module hands out big byte chunks cut
-at the last newline, for a columnar JSON reader to parse in one call. Decompression runs in a
-background thread (zstandard releases the GIL) so it overlaps with parsing.
+GB. Parsing line by line in Python is the bottleneck, so this module hands out big chunks of whole
+lines (a few pieces, each cut at a line end) for a columnar JSON reader to parse in one call.
+Decompression runs in a background thread (zstandard releases the GIL) so it overlaps with parsing.
 
 A truncated or corrupt stream raises :class:`~curation.errors.CurationError` naming the file and
 the compressed byte offset; nothing is silently cut short.
