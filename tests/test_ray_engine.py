@@ -102,7 +102,7 @@ def test_a_closing_tag_followed_by_rows_is_refused_by_ranges_as_by_the_whole_fil
         _parse([path.read_bytes()])
     with pytest.raises(CurationError) as ranged:
         _parse_ranges(path, 200)
-    assert str(ranged.value) == str(whole.value) == "Posts.xml (line 53): not a <row … /> element"
+    assert str(ranged.value) == str(whole.value) == "Posts.xml (line 53): a closing tag before the end of the rows"
 
 
 # --------------------------------------------------------------------------- on Ray
