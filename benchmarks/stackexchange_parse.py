@@ -68,41 +68,40 @@ def parse_ours(path: str) -> dict:
 
 def parse_lxml(path: str) -> dict:
     """The usual approach: ``lxml.etree.iterparse``, the same fields per row, typed Polars frames per batch."""
-    totals = {"rows": 0, "id_sum": 0, "body_chars": 0, "frames": 0}
-    columns: dict[str, list] = {f: [] for f in POST_FIELDS}
-    pending = 0
-    for _, element in etree.iterparse(path, events=("end",), tag="row"):
-        get = element.get
-        for name, values in columns.items():
-            values.append(get(name))
-        pending += 1
-        element.clear()
-        while element.getprevious() is not None:  # drop parsed siblings: memory stays flat
-            del element.getparent()[0]
-        if pending == LXML_BATCH:
-            _add(totals, _typed_plain(columns))
-            columns = {f: [] for f in POST_FIELDS}
-            pending = 0
-    if pending:
-        _add(totals, _typed_plain(columns))
-    return totals
+
+    def rows():
+        for _, element in etree.iterparse(path, events=("end",), tag="row"):
+            yield element
+            element.clear()
+            while element.getprevious() is not None:  # drop parsed siblings: memory stays flat
+                del element.getparent()[0]
+
+    return _collect(rows())
 
 
 def parse_etree(path: str) -> dict:
     """The ElementTree loop most dump scripts use (the issue's ~25 MB/s): stdlib ``iterparse``, same fields."""
     import xml.etree.ElementTree as ET
 
+    def rows():
+        for _, element in ET.iterparse(path, events=("end",)):
+            if element.tag == "row":
+                yield element
+                element.clear()
+
+    return _collect(rows())
+
+
+def _collect(elements) -> dict:
+    """The baselines' shared loop: the same fields of each row element, typed frames of ``LXML_BATCH`` rows."""
     totals = {"rows": 0, "id_sum": 0, "body_chars": 0, "frames": 0}
     columns: dict[str, list] = {f: [] for f in POST_FIELDS}
     pending = 0
-    for _, element in ET.iterparse(path, events=("end",)):
-        if element.tag != "row":
-            continue
+    for element in elements:
         get = element.get
         for name, values in columns.items():
             values.append(get(name))
         pending += 1
-        element.clear()
         if pending == LXML_BATCH:
             _add(totals, _typed_plain(columns))
             columns = {f: [] for f in POST_FIELDS}

@@ -8,8 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-import torch
-from tiny_llama import build_tiny_llama, corpus, write_version
+from tiny_llama import build_tiny_llama, corpus, one_thread, write_version  # one_thread: autouse, per module
 
 import curation.finetune.ablation as ablate_mod
 import curation.finetune.training as train_mod
@@ -26,15 +25,6 @@ max_length = 48
 learning_rate = 3e-3
 final_learning_rate = 3e-4
 """
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run faster on one thread, and the 2 shared cores are not oversubscribed."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 class Grader(BaseHTTPRequestHandler):

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import torch
-from tiny_llama import build_tiny_llama, corpus
+from tiny_llama import build_tiny_llama, corpus, one_thread  # one_thread: autouse, per module
 
 from curation.errors import CurationError
 from curation.finetune.config import LIMA_SAMPLING, TrainConfig
@@ -18,15 +18,6 @@ from curation.finetune.evaluate import generate, heldout_loss
 from curation.finetune.formatting import IGNORE, encode
 from curation.finetune.judge import Judge, compare_all, grade_all, mean_ci, t975
 from curation.finetune.model import load_base, prepare
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run faster on one thread, and the 2 shared cores are not oversubscribed."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

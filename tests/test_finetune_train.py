@@ -7,7 +7,7 @@ import json
 import polars as pl
 import pytest
 import torch
-from tiny_llama import build_tiny_llama, coffee_pairs, corpus, write_version
+from tiny_llama import build_tiny_llama, coffee_pairs, corpus, one_thread, write_version  # one_thread: autouse, per module
 
 from curation.errors import CurationError
 from curation.finetune import data as data_mod
@@ -29,15 +29,6 @@ TINY = dict(
     eval_size=6,
     eval_fraction=0.2,
 )
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run faster on one thread, and the 2 shared cores are not oversubscribed."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def frame(pairs):

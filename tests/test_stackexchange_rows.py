@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from curation.errors import CurationError
+
 from curation.sources.stackexchange.pairs import POST_FIELDS
 from curation.sources.stackexchange.xmlrows import (
     MAX_FIELDS,
@@ -93,3 +95,11 @@ def test_the_first_error_in_file_order_wins_over_a_later_truncation():
                              threads=2))  # fmt: skip
     assert "line 2003" in str(info.value)  # declaration, <posts>, 2,000 good rows, then the bad one
     assert "truncated" not in str(info.value)
+
+
+def test_rows_after_the_closing_tag_are_an_error_naming_their_line():
+    rows = b'  <row Id="1" PostTypeId="1" />\n' * 3
+    chunks = [b'<?xml version="1.0"?>\n<posts>\n' + rows + b'</posts>\n  <row Id="9" PostTypeId="1" />\n']
+    with pytest.raises(CurationError) as info:
+        list(iter_row_frames(iter(chunks), fields=FIELDS, root="posts", label="Posts.xml", stats=ParseStats()))
+    assert str(info.value) == "Posts.xml (line 7): data after the closing tag"  # the row after </posts>

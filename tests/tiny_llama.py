@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 #: A ChatML template like SmolLM2's, without the default system prompt.
 CHATML = (
     "{% for message in messages %}"
@@ -182,3 +184,17 @@ def coffee_pairs(shared_data: Path, n: int = 40) -> list[tuple[str, str]]:
         row.clear()
     ids = sorted((q for q in titles if q in best and best[q][1]), key=int)[:n]
     return [(titles[q], best[q][1]) for q in ids]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models run faster on one thread, and the 2 shared cores are not oversubscribed.
+
+    Autouse: a test module that imports it runs on one torch thread.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

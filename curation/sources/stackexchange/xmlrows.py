@@ -251,7 +251,9 @@ def _strip_close(body: bytes, close_tag: bytes, label: str, offset: int, line: i
 
 
 def _expect_nothing_after_close(rest: bytes, label: str, offset: int, line: int) -> None:
+    """Only white space may follow the closing tag; ``line`` is where ``rest`` starts."""
     if rest.strip():
+        line += rest[: len(rest) - len(rest.lstrip())].count(b"\n")  # the line the data is on
         raise CurationError("data after the closing tag", path=label, position=f"line {line}")
 
 
