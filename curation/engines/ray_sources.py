@@ -36,7 +36,9 @@ from curation.sources.stackexchange.pairs import (
     BUCKET_BYTES,
     PARSER_VERSION,
     POST_FIELDS,
+    POST_TYPES,
     USER_FIELDS,
+    USER_TYPES,
     USERS_SCHEMA,
     _typed_posts,
     candidate_columns,
@@ -396,7 +398,7 @@ def _parse_posts(job: _Job, member: Member, chunks, *, head: bool, tail: bool, o
     frames, seq = [], job.seq_base
     for typed in iter_row_frames(
         chunks, fields=POST_FIELDS, root="posts", label=member.label, stats=stats, skip_malformed=job.skip_malformed,
-        head=head, tail=tail, offset=offset, line=line,
+        head=head, tail=tail, offset=offset, line=line, types=POST_TYPES,
         convert=lambda raw: _typed_posts(raw, member.label, stats, job.skip_malformed),
     ):  # fmt: skip
         frames.append(_tag(typed, job.site, job.buckets, seq))
@@ -424,7 +426,7 @@ def _parse_users(member: Member, chunks, *, head: bool, tail: bool, offset: int,
         typed_users(raw)
         for raw in iter_row_frames(
             chunks, fields=USER_FIELDS, root="users", label=member.label, stats=stats, skip_malformed=skip_malformed,
-            head=head, tail=tail, offset=offset, line=line,
+            head=head, tail=tail, offset=offset, line=line, types=USER_TYPES,
         )
     ]  # fmt: skip
     table = pl.concat(frames) if frames else pl.DataFrame(schema=USERS_SCHEMA)

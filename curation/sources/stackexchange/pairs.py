@@ -26,10 +26,10 @@ from curation.columns import TIMESTAMP
 from curation.errors import CurationError
 from curation.sources.stackexchange.inputs import SiteInput
 from curation.sources.stackexchange.streams import read_archive_members, read_chunks
-from curation.sources.stackexchange.xmlrows import ParseStats, iter_row_frames, xml_unescape
+from curation.sources.stackexchange.xmlrows import ParseStats, iter_row_frames
 
 #: Bump when the cached pair layout changes, so old caches are rebuilt.
-PARSER_VERSION = 4
+PARSER_VERSION = 5  # 5: the compiled row scan (same rows; rebuilt to be safe)
 #: Uncompressed Posts.xml bytes per bucket: bounds the memory of the per-bucket join.
 BUCKET_BYTES = 192 * 1024 * 1024
 
@@ -39,6 +39,11 @@ POST_FIELDS = [
     "ContentLicense",
 ]  # fmt: skip
 USER_FIELDS = ["Id", "DisplayName"]
+#: Attributes the parser's fast path reads as numbers and dates (the rest as text); `_typed_posts`
+#: casts whatever still comes as text (from the line-by-line path) the same way.
+POST_TYPES = dict.fromkeys(["Id", "PostTypeId", "ParentId", "AcceptedAnswerId", "Score", "ViewCount", "OwnerUserId"],
+                           "int") | {"CreationDate": "datetime"}  # fmt: skip
+USER_TYPES = {"Id": "int"}
 _DATE = "%Y-%m-%dT%H:%M:%S%.f"
 
 
@@ -49,13 +54,13 @@ def _typed_posts(raw: pl.DataFrame, label: str, stats: ParseStats, skip_malforme
             "OwnerUserId": "owner_id"}  # fmt: skip
     typed = raw.select(
         *[pl.col(src).cast(pl.Int64, strict=False).alias(dst) for src, dst in ints.items()],
-        pl.col("CreationDate").str.to_datetime(_DATE, time_zone="UTC", time_unit="us", strict=False).alias("created_at"),
-        xml_unescape(pl.col("Body")).alias("body"),
-        xml_unescape(pl.col("Title")).alias("title"),
-        _tags(xml_unescape(pl.col("Tags"))).alias("tags"),
-        xml_unescape(pl.col("OwnerDisplayName")).alias("owner_display_name"),
+        _datetime(raw, "CreationDate").alias("created_at"),
+        pl.col("Body").alias("body"),
+        pl.col("Title").alias("title"),
+        _tags(pl.col("Tags")).alias("tags"),
+        pl.col("OwnerDisplayName").alias("owner_display_name"),
         pl.col("ClosedDate").is_not_null().alias("closed"),
-        xml_unescape(pl.col("ContentLicense")).alias("license"),
+        pl.col("ContentLicense").alias("license"),
     )
     bad = pl.lit(False)
     for src, dst in ints.items():
@@ -72,6 +77,13 @@ def _typed_posts(raw: pl.DataFrame, label: str, stats: ParseStats, skip_malforme
         stats.add(malformed=int(bad_mask.sum()), rows=-int(bad_mask.sum()))
         typed = typed.filter(~bad_mask)
     return typed
+
+
+def _datetime(raw: pl.DataFrame, name: str) -> pl.Expr:
+    """The column as UTC datetimes: as it is if the fast path typed it, else parsed from its text."""
+    if raw.schema[name] == pl.String:
+        return pl.col(name).str.to_datetime(_DATE, time_zone="UTC", time_unit="us", strict=False)
+    return pl.col(name).cast(pl.Datetime("us", "UTC"))
 
 
 def _what_is_wrong(raw_row: dict, typed_row: dict, ints: dict[str, str]) -> str:
@@ -169,7 +181,7 @@ def _build(item: SiteInput, tmp: Path, skip_malformed: bool, progress) -> dict:
         posts_chunks, users_chunks = table_chunks(item)
         for questions, answers in iter_row_frames(
             _counting(posts_chunks, progress), fields=POST_FIELDS, root="posts",
-            label=item.posts.label, stats=post_stats, skip_malformed=skip_malformed,
+            label=item.posts.label, stats=post_stats, skip_malformed=skip_malformed, types=POST_TYPES,
             convert=lambda raw: split_posts(_typed_posts(raw, item.posts.label, post_stats, skip_malformed)),
         ):  # fmt: skip
             writer.write("questions", questions)
@@ -179,7 +191,7 @@ def _build(item: SiteInput, tmp: Path, skip_malformed: bool, progress) -> dict:
                 typed_users(raw)
                 for raw in iter_row_frames(
                     users_chunks(), fields=USER_FIELDS, root="users", label=item.users.label,
-                    stats=user_stats, skip_malformed=skip_malformed,
+                    stats=user_stats, skip_malformed=skip_malformed, types=USER_TYPES,
                 )
             ]  # fmt: skip
             pl.concat(frames or [pl.DataFrame(schema=USERS_SCHEMA)]).write_parquet(users_path)
@@ -260,7 +272,7 @@ def typed_users(raw: pl.DataFrame) -> pl.DataFrame:
     """Raw Users rows -> ``user_id``, ``display_name`` (rows without a numeric Id dropped)."""
     return raw.select(
         pl.col("Id").cast(pl.Int64, strict=False).alias("user_id"),
-        xml_unescape(pl.col("DisplayName")).alias("display_name"),
+        pl.col("DisplayName").alias("display_name"),
     ).filter(pl.col("user_id").is_not_null())
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from curation.errors import CurationError
 
 #: Size of the pieces handed to the parser; big enough for Polars, small enough for flat memory.
-CHUNK_BYTES = 32 * 1024 * 1024
+CHUNK_BYTES = 8 * 1024 * 1024
 #: Pieces of an archive member are smaller: LZMA decodes at ~50 MB/s, and the parser (several
 #: times faster) should work on what is decoded while the rest decodes, not wait for 32 MiB.
 ARCHIVE_CHUNK_BYTES = 4 * 1024 * 1024
@@ -55,13 +55,30 @@ def read_archive_members(
     yield from _archive_chunks(archive, members, chunk_bytes, str(archive), tagged=True)
 
 
-def _file_chunks(path: Path, chunk_bytes: int) -> Iterator[bytes]:
+def _file_chunks(path: Path, chunk_bytes: int) -> Iterator[bytes | bytearray]:
+    """The file in chunks that end at a line end (but the last): the parser then takes each chunk
+    as it is, with no second copy to join a line cut in two. Each chunk is one buffer, filled by
+    ``readinto`` after the carried partial line."""
     try:
         with open(path, "rb", buffering=0) as handle:
+            carry = b""
             while True:
-                chunk = handle.read(chunk_bytes)
-                if not chunk:
+                chunk = bytearray(len(carry) + chunk_bytes)
+                chunk[: len(carry)] = carry
+                view = memoryview(chunk)
+                filled = len(carry)
+                while filled < len(chunk) and (got := handle.readinto(view[filled:])):
+                    filled += got
+                view.release()
+                if filled == len(carry):  # end of file
+                    if carry:
+                        yield carry
                     return
+                cut = chunk.rfind(b"\n", 0, filled) + 1
+                if filled < len(chunk) or not cut:  # end of file, or no line end yet: take it all
+                    cut = filled
+                carry = bytes(chunk[cut:filled])
+                del chunk[cut:]
                 yield chunk
     except OSError as exc:
         raise CurationError(f"cannot read: {exc.strerror}", path=path) from None

@@ -1,10 +1,9 @@
-"""Columnar parsing of Stack Exchange dump tables (`<row Name="value" … />` per line).
+"""Parsing of Stack Exchange dump tables (`<row Name="value" … />` per line) into columns.
 
-A dump row is a flat list of attributes whose values never hold a raw ``"`` (it is escaped as
-``&quot;``), so Polars' CSV reader with ``"`` as its separator splits every line into names and
-values, in Rust and on every core; each wanted attribute is then gathered from the field after its
-name (`_rows_frame`). Text values are XML-decoded afterwards with one multi-pattern replace. No
-Python code runs per row on this path, and chunks are parsed two or more at a time.
+The file is cut into chunks of whole row lines (`_row_bodies`), and the chunks are parsed two or
+more at a time, in order (`iter_row_frames`). Each chunk goes through the compiled scan of
+`rowscan`, which yields the wanted attributes, XML-decoded, as String columns: no Python code runs
+per row on this path.
 
 Rows the fast path cannot take (unusual white space between attributes, single quotes, stray lines,
 broken rows) make the whole chunk fall back to a per-line path: valid rows are read with lxml,
@@ -13,7 +12,6 @@ broken ones raise a `CurationError` naming the line, or are skipped and counted 
 
 from __future__ import annotations
 
-import html
 import os
 import re
 import threading
@@ -26,12 +24,7 @@ import polars as pl
 from lxml import etree
 
 from curation.errors import CurationError
-
-#: XML's predefined entities plus the character references dumps use for whitespace.
-_ENTITIES = ["&lt;", "&gt;", "&quot;", "&#xA;", "&#xD;", "&#x9;", "&apos;", "&amp;"]
-_DECODED = ["<", ">", '"', "\n", "\r", "\t", "'", "&"]
-#: Any other numeric character reference (rare): decoded by the slow path, only where present.
-_OTHER_NUMERIC_REF = r"&#(?:[0-9]+|x[0-9A-Fa-f]{2,}|x[0-8B-CE-Fb-ce-f]);"
+from curation.sources.stackexchange.rowscan import count_newlines, rows_frame
 
 _BOM = b"\xef\xbb\xbf"
 
@@ -59,31 +52,6 @@ _STATS_LOCK = threading.Lock()
 PARSE_THREADS = max(2, min(4, os.cpu_count() or 2))
 
 
-def xml_unescape(expr: pl.Expr) -> pl.Expr:
-    """Decode XML entities of an attribute value column (one pass; rare numeric refs by fallback)."""
-    return expr.map_batches(_slow_unescape, return_dtype=pl.String)
-
-
-def _slow_unescape(values: pl.Series) -> pl.Series:
-    out = values.str.replace_many(_ENTITIES, _DECODED)
-    # any other numeric reference leaves a "&#" behind (so does a decoded "&amp;#": the regex decides)
-    maybe = out.str.contains("&#", literal=True).fill_null(False)
-    if not maybe.any():
-        return out
-    mask = maybe & values.str.contains(_OTHER_NUMERIC_REF).fill_null(False)
-    if not mask.any():
-        return out
-    idx = mask.arg_true()
-    fixed = [_unescape_one(v) for v in values.gather(idx).to_list()]
-    return out.scatter(idx, pl.Series(fixed, dtype=pl.String))
-
-
-def _unescape_one(value: str | None) -> str | None:
-    # XML attribute values only carry the five named entities and numeric references,
-    # all of which html.unescape decodes exactly as an XML parser would.
-    return None if value is None else html.unescape(value)
-
-
 def iter_row_frames(
     chunks: Iterable[bytes],
     *,
@@ -98,10 +66,13 @@ def iter_row_frames(
     line: int = 1,
     convert: Callable[[pl.DataFrame], object] | None = None,
     threads: int = PARSE_THREADS,
+    types: dict[str, str] | None = None,
 ) -> Iterator:
-    """Turn a dump table's byte chunks into DataFrames of raw (still XML-escaped) string columns.
+    """Turn a dump table's byte chunks into DataFrames of String columns (XML-decoded attribute values).
 
-    ``fields`` are the attribute names to keep (absent ones come out null), ``root`` the document
+    ``fields`` are the attribute names to keep (absent ones come out null); ``types`` names those
+    the fast path may hand over typed (see `rowscan.rows_frame`: a chunk that takes the line-by-line
+    path gives text, so ``convert`` must accept both). ``root`` the document
     element (``posts``, ``users``), ``label`` names the file in errors. ``convert``, if given, runs
     on each frame in the parse thread and its result is yielded instead.
 
@@ -112,8 +83,8 @@ def iter_row_frames(
     """
 
     def work(job: tuple[bytes, int, int]):
-        body, at, first_line = job
-        frame = _parse_body(body, fields, label, at, first_line, stats, skip_malformed)
+        body, at, first_line, newlines = job
+        frame = _parse_body(body, fields, label, at, first_line, stats, skip_malformed, newlines, types)
         return convert(frame) if convert is not None else frame
 
     bodies = _row_bodies(chunks, root=root, label=label, stats=stats, head=head, tail=tail, offset=offset, line=line)
@@ -154,8 +125,9 @@ def _row_bodies(
     tail: bool,
     offset: int,
     line: int,
-) -> Iterator[tuple[bytes, int, int]]:
-    """Cut a table's byte chunks into bodies of whole row lines: ``(body, byte offset, first line)``.
+) -> Iterator[tuple[bytes, int, int, int | None]]:
+    """Cut a table's byte chunks into bodies of whole row lines: ``(body, byte offset, first line,
+    at least as many line ends as the body has (None: not counted))``.
 
     A byte range of the file (cut at row boundaries, see `curation.engines.byte_ranges`) parses on
     its own: ``head=False`` when it does not start at the file's start (no prologue to find),
@@ -187,14 +159,14 @@ def _row_bodies(
         # one copy at most: the carried partial line joined to this piece's whole lines
         body = piece if not carry and cut + 1 == len(piece) else b"".join((carry, memoryview(piece)[: cut + 1]))
         carry = piece[cut + 1 :]
-        size, newlines = len(body), body.count(b"\n")
+        size, newlines = len(body), count_newlines(body)
         if closed:
             _expect_nothing_after_close(body, label, offset, line)
         else:
             if tail:
                 body, closed = _strip_close(body, close_tag, label, offset, line)
             if body:
-                yield body, offset, line
+                yield body, offset, line, newlines
         stats.add(bytes=size)
         offset += size
         line += newlines
@@ -209,7 +181,7 @@ def _row_bodies(
                 position=f"byte {offset + len(carry):,}",
             )
         if body.strip():
-            yield body, offset, line
+            yield body, offset, line, None
     else:
         _expect_nothing_after_close(carry, label, offset, line)
     stats.add(bytes=len(carry))
@@ -265,81 +237,17 @@ def _parse_body(
     line: int,
     stats: ParseStats,
     skip_malformed: bool,
+    newlines: int | None = None,
+    types: dict[str, str] | None = None,
 ) -> pl.DataFrame:
     try:
-        frame = _rows_frame(body, fields)
+        frame = rows_frame(body, fields, newlines, types)
     except Exception:  # anything but clean rows: the line-by-line path finds and names the line
         pass
     else:
         stats.add(rows=frame.height)
         return frame
     return _parse_lines(body, fields, label, offset, line, stats, skip_malformed)
-
-
-#: The most fields a row line may split into (``2 × attributes + 1``); a longer row takes the slow path.
-MAX_FIELDS = 64
-_COLUMNS = [f"f{i}" for i in range(MAX_FIELDS)]
-#: An attribute name as the split leaves it: one space before it, ``=`` after it.
-_NAME = re.compile(r" [A-Za-z_:][-A-Za-z0-9_.:]*=")
-_TAILS = ("/>", "></row>")
-
-
-def _rows_frame(body: bytes, fields: list[str]) -> pl.DataFrame:
-    """A chunk of row lines -> a frame of the wanted attributes (strings, still XML-escaped).
-
-    An attribute value never holds a raw ``"``, so splitting each line on ``"`` (Polars' CSV
-    reader with ``"`` as the separator and no quoting) lays a row out as
-    ``<row Name=`` · value · `` Name=`` · value · … · `` />``: names at even fields, values at odd
-    ones. Each name becomes a small integer code, and each wanted attribute is gathered from the
-    field after its name. All of it runs in Rust over whole columns, on every core.
-
-    Raises ``ValueError`` for anything that is not a clean row (the caller then takes the
-    line-by-line path, which names the line).
-    """
-    split = pl.read_csv(
-        body, separator='"', quote_char=None, has_header=False, truncate_ragged_lines=True,
-        schema=dict.fromkeys(_COLUMNS, pl.String), missing_columns="insert", empty_string_is_null=False,
-    )  # fmt: skip
-    last = split.get_column(_COLUMNS[-1])
-    if (last != "").any():
-        raise ValueError("row with more fields than MAX_FIELDS")
-    first = split.get_column("f0")
-    blank = (first.str.strip_chars() == "") & (split.get_column("f1") == "") & (split.get_column("f2") == "")
-    if blank.any():
-        split = split.filter(~blank)
-        first = split.get_column("f0")
-    if not first.str.contains(r"^\s*<row\s").all():
-        raise ValueError("a line that is not a row")
-    height = split.height
-    code_of = {f" {name}=": i for i, name in enumerate(fields)}
-    # even fields: names (the first one after "<row"), until the first that is not a name: the tail
-    names = [first.str.replace(r"^\s*<row\s+", " ")] + [split.get_column(c) for c in _COLUMNS[2::2]]
-    codes = pl.DataFrame(
-        [n.replace_strict(code_of, default=None, return_dtype=pl.Int16).alias(str(k)) for k, n in enumerate(names)]
-    )
-    is_name = pl.DataFrame([n.str.ends_with("=").alias(str(k)) for k, n in enumerate(names)])
-    tail_at = is_name.select(
-        pl.coalesce([pl.when(~pl.col(str(k))).then(k) for k in range(len(names))]).alias("t")
-    ).get_column("t")
-    if tail_at.is_null().any() or (tail_at == 0).any():
-        raise ValueError("not a row line")
-    # names long: position k of row r at k * height + r
-    names_long = pl.concat(names, rechunk=True)
-    rows = pl.int_range(0, height, eager=True, dtype=pl.Int64)
-    tail = names_long.gather(tail_at.cast(pl.Int64) * height + rows).str.strip_chars()
-    if not tail.is_in(_TAILS).all():
-        raise ValueError("row does not end with /> or ></row>")
-    unknown = [names[k].filter(codes.get_column(str(k)).is_null() & (tail_at > k)) for k in range(len(names))]
-    for name in pl.concat(unknown).unique().to_list():  # attributes we do not keep: few distinct names
-        if not _NAME.fullmatch(name):
-            raise ValueError(f"not an attribute name: {name!r}")
-    values_long = pl.concat([split.get_column(c) for c in _COLUMNS[1::2]], rechunk=True)
-    at = codes.select(
-        pl.coalesce([pl.when(pl.col(str(k)) == i).then(k) for k in range(len(names) - 1)]).alias(name)
-        for i, name in enumerate(fields)
-    )
-    return pl.DataFrame([values_long.gather(at.get_column(name).cast(pl.Int64) * height + rows).alias(name)
-                         for name in fields])  # fmt: skip
 
 
 _ROW_LINE = re.compile(rb"^\s*<row\s.*(/>|></row>)\s*$", re.S)
@@ -375,7 +283,7 @@ def _parse_lines(
             else:
                 try:
                     element = etree.fromstring(text.strip().encode())
-                    record = {k: _xml_escape_back(v) for k, v in element.attrib.items() if k in wanted}
+                    record = {k: v for k, v in element.attrib.items() if k in wanted}
                 except etree.XMLSyntaxError as exc:
                     problem = f"malformed row ({exc.msg})"
         if problem is not None:
@@ -396,16 +304,3 @@ def _line_offset(body: bytes, index: int) -> int:
     for _ in range(index):
         at = body.index(b"\n", at) + 1
     return at
-
-
-def _xml_escape_back(value: str) -> str:
-    """lxml hands back decoded values; re-escape so both paths feed `xml_unescape` the same text."""
-    return (
-        value.replace("&", "&amp;")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-        .replace('"', "&quot;")
-        .replace("\n", "&#xA;")
-        .replace("\r", "&#xD;")
-        .replace("\t", "&#x9;")
-    )
