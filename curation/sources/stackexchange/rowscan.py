@@ -27,6 +27,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from curation.sources.lines import count_newlines
+
 _SPACE, _TAB, _CR, _LF = 32, 9, 13, 10
 #: Attributes a row may carry besides the wanted ones (a row with more takes the line-by-line path).
 _MAX_OTHER_ATTRIBUTES = 64
@@ -453,21 +455,6 @@ def _datetime_column(buf, starts, ends, rows, field):
         values[r] = ((days * 24 + hour) * 60 + minute) * 60_000_000 + second * 1_000_000 + micros
         valid[r] = True
     return values, valid, -1
-
-
-@numba.njit(nogil=True, cache=True)
-def _count_newlines(buf) -> int:
-    count = 0
-    for i in range(buf.shape[0]):
-        count += buf[i] == _LF
-    return count
-
-
-def count_newlines(data: bytes | bytearray) -> int:
-    """``data.count(b"\\n")``, vectorised and without holding the GIL (7x faster, measured)."""
-    buf = np.frombuffer(data, np.uint8)
-    buf.flags.writeable = False
-    return int(_count_newlines(buf))
 
 
 def rows_frame(

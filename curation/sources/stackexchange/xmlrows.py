@@ -24,7 +24,8 @@ import polars as pl
 from lxml import etree
 
 from curation.errors import CurationError
-from curation.sources.stackexchange.rowscan import count_newlines, rows_frame
+from curation.sources.lines import count_newlines
+from curation.sources.stackexchange.rowscan import rows_frame
 
 _BOM = b"\xef\xbb\xbf"
 
