@@ -515,7 +515,7 @@ def _report(ours, loop, eager: bool = False) -> None:
                 rows.append(line)
             if loop:
                 s = loop_steps[names[0]]
-                rows.append([f"  · (the sample itself)", "", "", "", "", "", s["seconds"], s["cpu"], ""])
+                rows.append(["  · (the sample itself)", "", "", "", "", "", s["seconds"], s["cpu"], ""])
         elif loop and len(names) > 1:
             for name in names:
                 s = loop_steps[name]

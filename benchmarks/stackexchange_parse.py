@@ -11,7 +11,8 @@ and one twice that size, both replicated from the real rows of ``../shared/data/
    fields into typed Polars frames of 50,000 rows). Both must agree on the row count, the sum of
    ids and the number of body characters. Target: ours >= 5x the throughput (MB/s of wall time,
    as the issue puts it; CPU time is printed too: ours uses both cores, lxml one). The compiled
-   kernels are loaded in each child at import, before its clock (about 0.3 s per process);
+   kernels are loaded in each child at import, before its clock (about 0.3 s per process). The
+   three parsers run ``--repeat`` times (default 3) in rounds, and each keeps its fastest run;
 2. flat memory: ``scan(...)`` with a cold cache in a temporary folder -> ``answer_score >= 10``
    -> ``sink_parquet``, on the file and on the one twice its size. Target: the peak does not double;
 3. .7z input: ``scan`` of the archive (cold cache) against py7zr decompressing the member to a
@@ -26,6 +27,7 @@ The machine's 2 cores are shared with other work: numbers are noisy (the load is
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import tempfile
 import time
@@ -238,6 +240,13 @@ def _posts(work: Path, label: str, mb: float, sources) -> tuple[Path, dict]:
     return path, meta
 
 
+def _best(tries: list) -> object:
+    """The fastest of repeated runs, with the least CPU time and the highest peak RSS seen."""
+    best = min(tries, key=lambda m: m.seconds)
+    return dataclasses.replace(best, cpu_seconds=min(m.cpu_seconds for m in tries),
+                               peak_rss_mib=max(m.peak_rss_mib for m in tries))  # fmt: skip
+
+
 def _verdict(met: bool) -> str:
     return "met" if met else "NOT met"
 
@@ -251,6 +260,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mb", type=float, default=400, help="MB of Posts.xml for parse and scan (default 400)")
     parser.add_argument("--archive-mb", type=float, default=100, help="MB of the Posts.xml packed as .7z (default 100)")
     parser.add_argument("--skip", action="append", default=[], choices=["parse", "flat", "7z"])
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="parse runs per parser, in rounds; each keeps its fastest wall time and least CPU "
+                             "time (the machine is shared: single runs move by 20%%; default 3)")  # fmt: skip
     args = parser.parse_args(argv)
     work = WORK / "stackexchange"
     print(machine_note())
@@ -272,10 +284,12 @@ def main(argv: list[str] | None = None) -> None:
 
     if "parse" not in args.skip:
         print(f"\n1. parse {one_meta['bytes'] / MB:,.0f} MB of Posts.xml into typed columns ({machine_note()})")
-        ours = measure("ours", SCRIPT, "parse_ours", path=str(one))
-        base = measure("lxml", SCRIPT, "parse_lxml", path=str(one))
-        etree_run = measure("ElementTree", SCRIPT, "parse_etree", path=str(one))
-        runs = [ours, base, etree_run]
+        parsers = [("ours", "parse_ours"), ("lxml", "parse_lxml"), ("ElementTree", "parse_etree")]
+        tries: dict[str, list] = {name: [] for name, _ in parsers}
+        for _ in range(args.repeat):  # rounds over all parsers, so that a burst of load hits them alike
+            for name, function in parsers:
+                tries[name].append(measure(name, SCRIPT, function, path=str(one)))
+        ours, base, etree_run = runs = [_best(tries[name]) for name, _ in parsers]
         check = ("rows", "id_sum", "body_chars")
         for other in runs[1:]:
             if any(ours.value[k] != other.value[k] for k in check):

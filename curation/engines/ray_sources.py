@@ -302,7 +302,7 @@ def _plain(stats: ParseStats) -> dict:
     """A table's parse counts as the local engine's meta.json holds them (summed over its pieces).
 
     ``slow_chunks`` counts pieces that needed the line-by-line path: 0 on a clean dump on both
-    engines; with malformed rows it depends on where pieces end (32 MiB chunks locally, byte
+    engines; with malformed rows it depends on where pieces end (8 MiB chunks locally, byte
     ranges here), the one number that may differ between the engines.
     """
     return asdict(stats)

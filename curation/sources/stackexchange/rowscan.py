@@ -280,6 +280,29 @@ def _decode_column(buf, words, starts, ends, rows, field):
 
 
 @numba.njit(nogil=True, cache=True)
+def _string_views(data, offsets, valid, rows):
+    """Arrow string views of the values ``data[offsets[r]:offsets[r + 1]]``: 16 bytes a value, the
+    length, then the value itself if it fits in 12 bytes, else its first 4 bytes, buffer 0 and its
+    offset. Polars takes views as they are, where offsets would cost it a copy of every string."""
+    views = np.zeros(rows * 16, np.uint8)
+    for r in range(rows):
+        if not valid[r]:
+            continue
+        start, length = offsets[r], offsets[r + 1] - offsets[r]
+        v = r * 16
+        for t in range(4):
+            views[v + t] = (length >> (8 * t)) & 0xFF
+        if length <= 12:
+            for t in range(length):
+                views[v + 4 + t] = data[start + t]
+        else:
+            for t in range(4):
+                views[v + 4 + t] = data[start + t]
+                views[v + 12 + t] = (start >> (8 * t)) & 0xFF
+    return views
+
+
+@numba.njit(nogil=True, cache=True)
 def _reference(buf, i, e, data, at):
     """Decode the reference at ``buf[i] == "&"`` into ``data[at:]``: ``(next i, next at)``, i -1 if bad."""
     semi = i + 1
@@ -496,7 +519,11 @@ def rows_frame(
             raise ValueError(f"row {bad_row + 1} of the chunk: {name} is not plain {kind}")
         nulls = rows - int(np.count_nonzero(valid))
         bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
-        if kind == "text":
+        if kind == "text" and offsets[rows] < 2**31:  # string views address their buffer with 32 bits
+            views = _string_views(data, offsets, valid, rows)
+            array = pa.Array.from_buffers(pa.string_view(), rows, [bitmap, pa.py_buffer(views), pa.py_buffer(data)], nulls)
+            columns.append(pl.Series(name, array, dtype=pl.String))
+        elif kind == "text":
             array = pa.LargeStringArray.from_buffers(rows, pa.py_buffer(offsets), pa.py_buffer(data), bitmap, nulls)
             columns.append(pl.Series(name, array, dtype=pl.String))
         else:

