@@ -396,6 +396,18 @@ def _utf8_width(buf, i, e) -> int:
 
 
 @numba.njit(nogil=True, cache=True)
+def _digits(buf, at, count) -> int:
+    """The decimal number in ``buf[at:at + count]``, or -1 if any byte is not a digit."""
+    value = 0
+    for i in range(at, at + count):
+        d = buf[i]
+        if not 48 <= d <= 57:
+            return -1
+        value = value * 10 + d - 48
+    return value
+
+
+@numba.njit(nogil=True, cache=True)
 def _int_column(buf, starts, ends, rows, field):
     """One attribute as integers: ``(values, valid, bad_row)``. Only ``-?[0-9]{1,18}`` is taken
     (what dumps hold); any other text refuses the chunk, and the caller's cast decides on it."""
@@ -409,29 +421,12 @@ def _int_column(buf, starts, ends, rows, field):
         negative = e > s and buf[s] == 45  # "-"
         if negative:
             s += 1
-        if e - s < 1 or e - s > 18:
+        value = _digits(buf, s, e - s) if 1 <= e - s <= 18 else -1
+        if value < 0:
             return values, valid, r
-        value = 0
-        for i in range(s, e):
-            d = buf[i]
-            if not 48 <= d <= 57:
-                return values, valid, r
-            value = value * 10 + d - 48
         values[r] = -value if negative else value
         valid[r] = True
     return values, valid, -1
-
-
-@numba.njit(nogil=True, cache=True)
-def _digits(buf, at, count) -> int:
-    """The decimal number in ``buf[at:at + count]``, or -1 if any byte is not a digit."""
-    value = 0
-    for i in range(at, at + count):
-        d = buf[i]
-        if not 48 <= d <= 57:
-            return -1
-        value = value * 10 + d - 48
-    return value
 
 
 @numba.njit(nogil=True, cache=True)
