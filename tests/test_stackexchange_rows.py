@@ -16,6 +16,7 @@ from curation.errors import CurationError
 
 from curation.sources.stackexchange.pairs import _DATE, POST_FIELDS, POST_TYPES, _typed_posts
 from curation.sources.stackexchange.rowscan import rows_frame
+from curation.sources.stackexchange.streams import Member, read_chunks
 from curation.sources.stackexchange.xmlrows import ParseStats, _parse_body, _parse_lines, iter_row_frames
 
 FIELDS = ["Id", "PostTypeId", "Title", "Body", "Score"]
@@ -170,3 +171,29 @@ def test_numbers_and_dates_that_are_not_plain_are_left_to_the_cast_of_their_text
     with pytest.raises(ValueError):
         rows_frame(body, POST_FIELDS, types=POST_TYPES)
     rows_frame(body, POST_FIELDS)  # as text they are fine
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 7, 1000, 2**20])
+def test_plain_files_are_read_in_chunks_that_end_at_line_ends(tmp_path, chunk_bytes):
+    lines = [b"<?xml?>\n", b"<posts>\n", b'  <row Id="1" Body="' + b"x" * 5000 + b'" />\n', b"\n", b'  <row Id="2" />\n']
+    path = tmp_path / "Posts.xml"
+    path.write_bytes(b"".join(lines) + b"</posts>")  # no line end after the last line
+    chunks = list(read_chunks(Member(path), chunk_bytes))
+    assert b"".join(chunks) == path.read_bytes()
+    assert all(chunk.endswith(b"\n") for chunk in chunks[:-1])  # a line longer than a chunk comes whole
+    assert all(len(chunk) <= chunk_bytes + 5030 for chunk in chunks)  # and a chunk grows only by it
+
+
+@pytest.mark.parametrize("site", ["coffee.stackexchange.com", "variants/ai.stackexchange.com-reserialized"])
+def test_the_parse_does_not_depend_on_chunk_sizes_or_threads(shared_data, site):
+    path = shared_data / "stackexchange" / site / "Posts.xml"
+
+    def parse(chunk_bytes, threads):
+        frames = iter_row_frames(read_chunks(Member(path), chunk_bytes), fields=POST_FIELDS, root="posts",
+                                 label=str(path), stats=ParseStats(), types=POST_TYPES, threads=threads)  # fmt: skip
+        return pl.concat(list(frames))
+
+    reference = parse(2**23, 2)
+    assert reference.height > 500
+    for chunk_bytes, threads in ((4096, 2), (65536, 1), (300_000, 4)):
+        assert parse(chunk_bytes, threads).equals(reference)

@@ -58,27 +58,30 @@ def read_archive_members(
 
 
 def _file_chunks(path: Path, chunk_bytes: int) -> Iterator[bytes | bytearray]:
-    """The file in chunks that end at a line end (but the last): the parser then takes each chunk
-    as it is, with no second copy to join a line cut in two. Each chunk is one buffer, filled by
-    ``readinto`` after the carried partial line."""
+    """The file in chunks of about ``chunk_bytes`` that end at a line end (all but the last; a
+    chunk grows until it holds one): the parser takes each chunk as it is, with no second copy to
+    join a line cut in two. Each chunk is one buffer, filled by ``readinto`` after the carried
+    partial line."""
     try:
         with open(path, "rb", buffering=0) as handle:
             carry = b""
             while True:
                 chunk = bytearray(len(carry) + chunk_bytes)
                 chunk[: len(carry)] = carry
-                view = memoryview(chunk)
-                filled = len(carry)
-                while filled < len(chunk) and (got := handle.readinto(view[filled:])):
-                    filled += got
-                view.release()
-                if filled == len(carry):  # end of file
-                    if carry:
-                        yield carry
-                    return
-                cut = chunk.rfind(b"\n", 0, filled) + 1
-                if filled < len(chunk) or not cut:  # end of file, or no line end yet: take it all
+                filled, searched, cut = len(carry), len(carry), 0
+                while True:
+                    with memoryview(chunk) as view:
+                        while filled < len(chunk) and (got := handle.readinto(view[filled:])):
+                            filled += got
+                    cut = chunk.rfind(b"\n", searched, filled) + 1
+                    if cut or filled < len(chunk):  # a line end, or the end of the file
+                        break
+                    searched = filled
+                    chunk.extend(bytes(chunk_bytes))  # one long line: grow until it ends
+                if filled < len(chunk):  # the end of the file: everything read is the last chunk
                     cut = filled
+                if not cut:
+                    return
                 carry = bytes(chunk[cut:filled])
                 del chunk[cut:]
                 yield chunk
