@@ -75,7 +75,7 @@ def _plain_word(word) -> bool:
 
 @numba.njit(nogil=True, cache=True)
 def _scan(buf, words, names, name_ends, starts, ends):
-    """Fill ``starts``/``ends`` (rows × fields) with value positions; return ``(rows, bad_line)``.
+    """Fill ``starts``/``ends`` (fields × rows) with value positions; return ``(rows, bad_line)``.
 
     ``words`` is ``buf`` seen as 64-bit words: long values are skipped eight bytes at a time.
     ``bad_line`` is -1 when every line is a clean row or blank, else the 0-based index of the
@@ -107,7 +107,7 @@ def _scan(buf, words, names, name_ends, starts, ends):
         while j < n and _is_space(buf[j]):
             j += 1
         for f in range(fields):
-            starts[row, f] = -1
+            starts[f, row] = -1
         others = 0  # attributes of this row that we do not keep
         first = True
         while True:
@@ -167,10 +167,10 @@ def _scan(buf, words, names, name_ends, starts, ends):
             if e >= n:
                 return row, line
             if field >= 0:
-                if starts[row, field] != -1:  # a repeated attribute: not well-formed XML
+                if starts[field, row] != -1:  # a repeated attribute: not well-formed XML
                     return row, line
-                starts[row, field] = value
-                ends[row, field] = e
+                starts[field, row] = value
+                ends[field, row] = e
             else:  # not kept, but a repeat must still refuse the row, as lxml would
                 for u in range(others):
                     if other_lengths[u] == length:
@@ -223,19 +223,19 @@ def _decode_column(buf, words, starts, ends, rows, field):
     """
     total = 0
     for r in range(rows):
-        if starts[r, field] >= 0:
-            total += ends[r, field] - starts[r, field]
+        if starts[field, r] >= 0:
+            total += ends[field, r] - starts[field, r]
     data = np.empty(total, np.uint8)
     offsets = np.empty(rows + 1, np.int64)
     valid = np.zeros(rows, np.bool_)
     at = 0
     for r in range(rows):
         offsets[r] = at
-        s = starts[r, field]
+        s = starts[field, r]
         if s < 0:
             continue
         valid[r] = True
-        e = ends[r, field]
+        e = ends[field, r]
         i = s
         while i < e:
             if (i & 7) == 0:  # at a word boundary: copy eight plain bytes at a time
@@ -414,10 +414,10 @@ def _int_column(buf, starts, ends, rows, field):
     values = np.zeros(rows, np.int64)
     valid = np.zeros(rows, np.bool_)
     for r in range(rows):
-        s = starts[r, field]
+        s = starts[field, r]
         if s < 0:
             continue
-        e = ends[r, field]
+        e = ends[field, r]
         negative = e > s and buf[s] == 45  # "-"
         if negative:
             s += 1
@@ -439,10 +439,10 @@ def _datetime_column(buf, starts, ends, rows, field):
     values = np.zeros(rows, np.int64)
     valid = np.zeros(rows, np.bool_)
     for r in range(rows):
-        s = starts[r, field]
+        s = starts[field, r]
         if s < 0:
             continue
-        length = ends[r, field] - s
+        length = ends[field, r] - s
         if length < 19 or length == 20 or length > 26:
             return values, valid, r
         if buf[s + 4] != 45 or buf[s + 7] != 45 or buf[s + 10] != 84 or buf[s + 13] != 58 or buf[s + 16] != 58:
@@ -491,8 +491,9 @@ def rows_frame(
     names = np.frombuffer(b"".join(encoded), np.uint8)
     name_ends = np.cumsum([len(name) for name in encoded]).astype(np.int64)
     capacity = (body.count(b"\n") if newlines is None else newlines) + 1
-    starts = np.empty((capacity, len(fields)), np.int64)
-    ends = np.empty((capacity, len(fields)), np.int64)
+    # fields × rows: each column's positions lie together for the passes that build the columns
+    starts = np.empty((len(fields), capacity), np.int64)
+    ends = np.empty((len(fields), capacity), np.int64)
     words = np.frombuffer(body, np.uint64, count=len(body) // 8)
     words.flags.writeable = False
     rows, bad_line = _scan(buf, words, names, name_ends, starts, ends)
