@@ -258,6 +258,11 @@ def _decode_column(buf, words, starts, ends, rows, field):
                     at += 1
                     i += 4
                     continue
+                if i + 4 < e and buf[i + 4] == _SEMI and buf[i + 1] == _HASH and buf[i + 2] == 120 and buf[i + 3] == 65:
+                    data[at] = _LF  # &#xA;: line breaks, most of the rest
+                    at += 1
+                    i += 5
+                    continue
                 i, at = _reference(buf, i, e, data, at)
                 if i < 0:
                     return data, offsets, valid, r
