@@ -30,6 +30,8 @@ import pyarrow as pa
 from curation.sources.lines import count_newlines
 
 _SPACE, _TAB, _CR, _LF = 32, 9, 13, 10
+_TEXT, _INT, _DATETIME = 0, 1, 2
+_KINDS = {"text": _TEXT, "int": _INT, "datetime": _DATETIME}
 #: Attributes a row may carry besides the wanted ones (a row with more takes the line-by-line path).
 _MAX_OTHER_ATTRIBUTES = 64
 _QUOTE, _LT, _GT, _AMP, _SLASH, _EQ, _SEMI, _HASH = 34, 60, 62, 38, 47, 61, 59, 35
@@ -45,6 +47,68 @@ def _is_name_char(c, first: bool) -> bool:
     if (65 <= c <= 90) or (97 <= c <= 122) or c == 95 or c == 58:  # A-Z a-z _ :
         return True
     return not first and ((48 <= c <= 57) or c == 45 or c == 46)  # 0-9 - .
+
+
+@numba.njit(nogil=True, cache=True)
+def _digits(buf, at, count) -> int:
+    """The decimal number in ``buf[at:at + count]``, or -1 if any byte is not a digit."""
+    value = 0
+    for i in range(at, at + count):
+        d = buf[i]
+        if not 48 <= d <= 57:
+            return -1
+        value = value * 10 + d - 48
+    return value
+
+
+@numba.njit(nogil=True, cache=True)
+def _int_value(buf, s, e) -> tuple[int, bool]:
+    """``buf[s:e]`` as an integer, if it is ``-?[0-9]{1,18}`` (what dumps hold): ``(value, ok)``."""
+    negative = e > s and buf[s] == 45  # "-"
+    if negative:
+        s += 1
+    value = _digits(buf, s, e - s) if 1 <= e - s <= 18 else -1
+    if value < 0:
+        return 0, False
+    return (-value if negative else value), True
+
+
+@numba.njit(nogil=True, cache=True)
+def _datetime_value(buf, s, e) -> tuple[int, bool]:
+    """``buf[s:e]`` as microseconds since 1970 (UTC): ``(value, ok)``.
+
+    Only ``YYYY-MM-DDTHH:MM:SS`` with an optional ``.`` and 1 to 6 digits, a real calendar day
+    and a second below 60 is taken (what dumps hold).
+    """
+    length = e - s
+    if length < 19 or length == 20 or length > 26:
+        return 0, False
+    if buf[s + 4] != 45 or buf[s + 7] != 45 or buf[s + 10] != 84 or buf[s + 13] != 58 or buf[s + 16] != 58:
+        return 0, False
+    year, month, day = _digits(buf, s, 4), _digits(buf, s + 5, 2), _digits(buf, s + 8, 2)
+    hour, minute, second = _digits(buf, s + 11, 2), _digits(buf, s + 14, 2), _digits(buf, s + 17, 2)
+    if year < 0 or not 1 <= month <= 12 or not 0 <= hour <= 23 or not 0 <= minute <= 59 or not 0 <= second <= 59:
+        return 0, False
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    month_days = 29 if month == 2 and leap else (28 if month == 2 else (30 if month in (4, 6, 9, 11) else 31))
+    if not 1 <= day <= month_days:
+        return 0, False
+    micros = 0
+    if length > 19:
+        if buf[s + 19] != 46:  # "."
+            return 0, False
+        fraction = _digits(buf, s + 20, length - 20)
+        if fraction < 0:
+            return 0, False
+        micros = fraction * 10 ** (26 - length)
+    # days from 1970-01-01 in the proleptic Gregorian calendar (H. Hinnant's days_from_civil)
+    y = year - (1 if month <= 2 else 0)
+    era = y // 400
+    year_of_era = y - era * 400
+    day_of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    days = era * 146097 + day_of_era - 719468
+    return ((days * 24 + hour) * 60 + minute) * 60_000_000 + second * 1_000_000 + micros, True
 
 
 _ONES = np.uint64(0x0101010101010101)
@@ -74,10 +138,12 @@ def _plain_word(word) -> bool:
 
 
 @numba.njit(nogil=True, cache=True)
-def _scan(buf, words, names, name_ends, starts, ends):
+def _scan(buf, words, names, name_ends, kinds, starts, ends, values):
     """Fill ``starts``/``ends`` (fields × rows) with value positions; return ``(rows, bad_line)``.
 
     ``words`` is ``buf`` seen as 64-bit words: long values are skipped eight bytes at a time.
+    Fields of kind `_INT` or `_DATETIME` are parsed into ``values`` on the spot, while their bytes
+    are in the cache; a value that is not plain refuses its line like a malformed one.
     ``bad_line`` is -1 when every line is a clean row or blank, else the 0-based index of the
     first line that is not (the caller then refuses the chunk). ``names`` holds the wanted names
     back to back, ``name_ends`` where each one ends in it.
@@ -171,6 +237,11 @@ def _scan(buf, words, names, name_ends, starts, ends):
                     return row, line
                 starts[field, row] = value
                 ends[field, row] = e
+                if kinds[field] != _TEXT:
+                    number, ok = _int_value(buf, value, e) if kinds[field] == _INT else _datetime_value(buf, value, e)
+                    if not ok:
+                        return row, line
+                    values[field, row] = number
             else:  # not kept, but a repeat must still refuse the row, as lxml would
                 for u in range(others):
                     if other_lengths[u] == length:
@@ -400,86 +471,6 @@ def _utf8_width(buf, i, e) -> int:
     return width
 
 
-@numba.njit(nogil=True, cache=True)
-def _digits(buf, at, count) -> int:
-    """The decimal number in ``buf[at:at + count]``, or -1 if any byte is not a digit."""
-    value = 0
-    for i in range(at, at + count):
-        d = buf[i]
-        if not 48 <= d <= 57:
-            return -1
-        value = value * 10 + d - 48
-    return value
-
-
-@numba.njit(nogil=True, cache=True)
-def _int_column(buf, starts, ends, rows, field):
-    """One attribute as integers: ``(values, valid, bad_row)``. Only ``-?[0-9]{1,18}`` is taken
-    (what dumps hold); any other text refuses the chunk, and the caller's cast decides on it."""
-    values = np.zeros(rows, np.int64)
-    valid = np.zeros(rows, np.bool_)
-    for r in range(rows):
-        s = starts[field, r]
-        if s < 0:
-            continue
-        e = ends[field, r]
-        negative = e > s and buf[s] == 45  # "-"
-        if negative:
-            s += 1
-        value = _digits(buf, s, e - s) if 1 <= e - s <= 18 else -1
-        if value < 0:
-            return values, valid, r
-        values[r] = -value if negative else value
-        valid[r] = True
-    return values, valid, -1
-
-
-@numba.njit(nogil=True, cache=True)
-def _datetime_column(buf, starts, ends, rows, field):
-    """One attribute as microseconds since 1970 (UTC): ``(values, valid, bad_row)``.
-
-    Only ``YYYY-MM-DDTHH:MM:SS`` with an optional ``.`` and 1 to 6 digits, a real calendar day
-    and a second below 60 is taken (what dumps hold); anything else refuses the chunk.
-    """
-    values = np.zeros(rows, np.int64)
-    valid = np.zeros(rows, np.bool_)
-    for r in range(rows):
-        s = starts[field, r]
-        if s < 0:
-            continue
-        length = ends[field, r] - s
-        if length < 19 or length == 20 or length > 26:
-            return values, valid, r
-        if buf[s + 4] != 45 or buf[s + 7] != 45 or buf[s + 10] != 84 or buf[s + 13] != 58 or buf[s + 16] != 58:
-            return values, valid, r
-        year, month, day = _digits(buf, s, 4), _digits(buf, s + 5, 2), _digits(buf, s + 8, 2)
-        hour, minute, second = _digits(buf, s + 11, 2), _digits(buf, s + 14, 2), _digits(buf, s + 17, 2)
-        if year < 0 or not 1 <= month <= 12 or not 0 <= hour <= 23 or not 0 <= minute <= 59 or not 0 <= second <= 59:
-            return values, valid, r
-        leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
-        month_days = 29 if month == 2 and leap else (28 if month == 2 else (30 if month in (4, 6, 9, 11) else 31))
-        if not 1 <= day <= month_days:
-            return values, valid, r
-        micros = 0
-        if length > 19:
-            if buf[s + 19] != 46:  # "."
-                return values, valid, r
-            fraction = _digits(buf, s + 20, length - 20)
-            if fraction < 0:
-                return values, valid, r
-            micros = fraction * 10 ** (26 - length)
-        # days from 1970-01-01 in the proleptic Gregorian calendar (H. Hinnant's days_from_civil)
-        y = year - (1 if month <= 2 else 0)
-        era = y // 400
-        year_of_era = y - era * 400
-        day_of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
-        day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
-        days = era * 146097 + day_of_era - 719468
-        values[r] = ((days * 24 + hour) * 60 + minute) * 60_000_000 + second * 1_000_000 + micros
-        valid[r] = True
-    return values, valid, -1
-
-
 def rows_frame(
     body: bytes | bytearray, fields: list[str], newlines: int | None = None, types: dict[str, str] | None = None
 ) -> pl.DataFrame:
@@ -496,28 +487,29 @@ def rows_frame(
     names = np.frombuffer(b"".join(encoded), np.uint8)
     name_ends = np.cumsum([len(name) for name in encoded]).astype(np.int64)
     capacity = (body.count(b"\n") if newlines is None else newlines) + 1
+    types = types or {}
+    unknown = set(types.values()) - set(_KINDS)
+    if unknown:
+        raise TypeError(f"unknown attribute types {sorted(unknown)}: use {sorted(_KINDS)}")
+    kinds = np.array([_KINDS[types.get(name, "text")] for name in fields], np.uint8)
     # fields × rows: each column's positions lie together for the passes that build the columns
     starts = np.empty((len(fields), capacity), np.int64)
     ends = np.empty((len(fields), capacity), np.int64)
+    values = np.zeros((len(fields) if kinds.any() else 0, capacity), np.int64)
     words = np.frombuffer(body, np.uint64, count=len(body) // 8)
     words.flags.writeable = False
-    rows, bad_line = _scan(buf, words, names, name_ends, starts, ends)
+    rows, bad_line = _scan(buf, words, names, name_ends, kinds, starts, ends, values)
     if bad_line >= 0:
-        raise ValueError(f"line {bad_line + 1} of the chunk is not a clean row")
-    types = types or {}
+        raise ValueError(f"line {bad_line + 1} of the chunk is not a clean row or has a number or date that is not plain")
     columns = []
     for field, name in enumerate(fields):
         kind = types.get(name, "text")
         if kind == "text":
             data, offsets, valid, bad_row = _decode_column(buf, words, starts, ends, rows, field)
-        elif kind == "int":
-            values, valid, bad_row = _int_column(buf, starts, ends, rows, field)
-        elif kind == "datetime":
-            values, valid, bad_row = _datetime_column(buf, starts, ends, rows, field)
+            if bad_row >= 0:
+                raise ValueError(f"row {bad_row + 1} of the chunk: {name} is not well-formed XML text")
         else:
-            raise TypeError(f"unknown attribute type {kind!r} for {name}")
-        if bad_row >= 0:
-            raise ValueError(f"row {bad_row + 1} of the chunk: {name} is not plain {kind}")
+            valid = starts[field, :rows] >= 0
         nulls = rows - int(np.count_nonzero(valid))
         bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
         if kind == "text" and offsets[rows] < 2**31:  # string views address their buffer with 32 bits
@@ -529,7 +521,7 @@ def rows_frame(
             columns.append(pl.Series(name, array, dtype=pl.String))
         else:
             arrow_type = pa.int64() if kind == "int" else pa.timestamp("us", tz="UTC")
-            array = pa.Array.from_buffers(arrow_type, rows, [bitmap, pa.py_buffer(values)], nulls)
+            array = pa.Array.from_buffers(arrow_type, rows, [bitmap, pa.py_buffer(values[field, :rows])], nulls)
             columns.append(pl.Series(name, array))
     return pl.DataFrame(columns)
 
