@@ -83,7 +83,7 @@ def iter_row_frames(
     ``offset`` and ``line``.
     """
 
-    def work(job: tuple[bytes, int, int]):
+    def work(job: tuple[bytes, int, int, int | None]):
         body, at, first_line, newlines = job
         frame = _parse_body(body, fields, label, at, first_line, stats, skip_malformed, newlines, types)
         return convert(frame) if convert is not None else frame
