@@ -7,8 +7,8 @@ and one twice that size, both replicated from the real rows of ``../shared/data/
 (wall time, CPU time and peak RSS of that process alone):
 
 1. parse: our path (``xmlrows.iter_row_frames`` with its compiled row scan, ``rowscan``, +
-   ``pairs._typed_posts`` over the file's 8 MiB chunks) against the usual approach (``lxml.etree.iterparse`` pulling the same
-   fields into typed Polars frames of 50,000 rows). Both must agree on the row count, the sum of
+   ``pairs._typed_posts`` over the file's 8 MiB chunks) against the usual approach
+   (``lxml.etree.iterparse`` pulling the same fields into typed Polars frames of 50,000 rows). Both must agree on the row count, the sum of
    ids and the number of body characters. Target: ours >= 5x the throughput (MB/s of wall time,
    as the issue puts it; CPU time is printed too: ours uses both cores, lxml one). The compiled
    kernels are loaded in each child at import, before its clock (about 0.3 s per process). The

@@ -72,6 +72,11 @@ def test_every_kind_of_reference_and_raw_white_space_is_decoded_as_lxml_does():
     )
 
 
+def test_an_unknown_attribute_type_is_an_error():
+    with pytest.raises(TypeError, match="unknown attribute types \\['float'\\]"):
+        rows_frame(b'<row Id="1" />\n', ["Id"], types={"Id": "float"})
+
+
 def test_many_attributes_are_fine_and_so_are_rows_without_any():
     many = b"  <row " + b" ".join(b'A%d="%d"' % (i, i) for i in range(60)) + b' Id="7" PostTypeId="1" />\n'
     body = many + b"  <row />\n"
@@ -106,6 +111,8 @@ def test_unusual_white_space_between_attributes_takes_the_exact_slow_path():
         b'  <row Id="1" Body="\xc3\x28" />\n',  # invalid UTF-8
         b'  <row Id="1" Body="\xe0\x80\x80" />\n',  # overlong UTF-8
         b"  <row " + b" ".join(b'A%d="%d"' % (i, i) for i in range(70)) + b" />\n",  # past the row's room
+        b'  <row Id="1" Body="' + b"x" * 45 + b"<" + b"y" * 45 + b'" />\n',  # found by the 8-byte skip too
+        b'  <row Id="1" Body="' + b"x" * 45 + b"\x01" + b"y" * 45 + b'" />\n',  # and by the 8-byte copy
     ],
 )
 def test_anything_but_a_clean_row_is_refused_by_the_fast_path(line):

@@ -1,23 +1,24 @@
 """The fast path of the dump parser: a compiled scan of `<row Name="value" … />` lines into columns.
 
-A dump table is one row element per line, each a flat list of attributes. Two small kernels,
-compiled once by numba (machine code, no Python per row or per byte, the GIL released so chunks
-parse on every core at once) do all the work:
+A dump table is one row element per line, each a flat list of attributes. Kernels compiled once by
+numba (machine code, no Python per row or per byte, the GIL released so chunks parse on every core
+at once) do all the work:
 
-1. `_scan` walks the chunk once and records, for every row and every wanted attribute, where its
-   value starts and ends in the chunk (``-1``: absent). It checks each line's shape as it goes.
-2. `_decode_column` copies one attribute's values into one contiguous UTF-8 buffer, decoding XML
-   references (the five named entities, decimal and hexadecimal character references) and
+1. `_scan` walks the chunk once, checks each line's shape, and records, for every row and every
+   wanted attribute, where its value starts and ends in the chunk (``-1``: absent). Attributes
+   typed as numbers or dates are parsed on the spot, while their bytes are in the cache.
+2. `_decode_column` copies one text attribute's values into one contiguous UTF-8 buffer, decoding
+   XML references (the five named entities, decimal and hexadecimal character references) and
    normalising raw tabs and carriage returns to spaces, as an XML parser does in an attribute
-   value; it validates UTF-8 as it copies.
-
-The buffers become Arrow string arrays and then Polars columns without another pass.
+   value; it validates UTF-8 as it copies. `_string_views` then describes the values as Arrow
+   string views, which Polars takes without another copy.
 
 The kernels accept only well-formed rows of the usual layout. Anything else refuses the whole
 chunk (`ValueError`), and the caller parses it line by line with lxml, which names the bad line:
 unusual white space between attributes, single quotes, a raw ``<``, ``&`` that starts no
-reference, a character XML does not allow, a repeated attribute, invalid UTF-8, stray lines. So
-this path either gives exactly what lxml gives or gives nothing (tested on every real dump).
+reference, a character XML does not allow, a repeated attribute, invalid UTF-8, a number or date
+that is not plain, stray lines. So this path either gives exactly what lxml gives or gives
+nothing (tested on every real dump).
 """
 
 from __future__ import annotations
@@ -47,6 +48,15 @@ def _is_name_char(c, first: bool) -> bool:
     if (65 <= c <= 90) or (97 <= c <= 122) or c == 95 or c == 58:  # A-Z a-z _ :
         return True
     return not first and ((48 <= c <= 57) or c == 45 or c == 46)  # 0-9 - .
+
+
+@numba.njit(nogil=True, cache=True)
+def _same_bytes(a, at_a, b, at_b, length) -> bool:
+    """Whether ``a[at_a:at_a + length]`` equals ``b[at_b:at_b + length]``."""
+    for t in range(length):
+        if a[at_a + t] != b[at_b + t]:
+            return False
+    return True
 
 
 @numba.njit(nogil=True, cache=True)
@@ -205,31 +215,24 @@ def _scan(buf, words, names, name_ends, kinds, starts, ends, values):
             begin = 0
             for f in range(fields):
                 end = name_ends[f]
-                if end - begin == length:
-                    same = True
-                    for t in range(length):
-                        if names[begin + t] != buf[j + t]:
-                            same = False
-                            break
-                    if same:
-                        field = f
-                        break
+                if end - begin == length and _same_bytes(names, begin, buf, j, length):
+                    field = f
+                    break
                 begin = end
             value = k + 2
             e = value
-            while e < n and (e & 7) != 0 and buf[e] != _QUOTE:  # byte by byte to a word boundary
+            while e < n:
+                if (e & 7) == 0:  # at a word boundary: eight bytes at a time while none is '"', "<" or a line end
+                    while e + 8 <= n and not _has_byte(words[e >> 3], _QUOTES, _LTS, _LFS):
+                        e += 8
+                    if e >= n:
+                        break
                 c = buf[e]
+                if c == _QUOTE:
+                    break
                 if c == _LF or c == _LT:
                     return row, line
                 e += 1
-            if e < n and (e & 7) == 0:  # then eight bytes at a time while none is '"', "<" or a line end
-                while e + 8 <= n and not _has_byte(words[e >> 3], _QUOTES, _LTS, _LFS):
-                    e += 8
-                while e < n and buf[e] != _QUOTE:
-                    c = buf[e]
-                    if c == _LF or c == _LT:
-                        return row, line
-                    e += 1
             if e >= n:
                 return row, line
             if field >= 0:
@@ -244,14 +247,8 @@ def _scan(buf, words, names, name_ends, kinds, starts, ends, values):
                     values[field, row] = number
             else:  # not kept, but a repeat must still refuse the row, as lxml would
                 for u in range(others):
-                    if other_lengths[u] == length:
-                        same = True
-                        for t in range(length):
-                            if buf[other_starts[u] + t] != buf[j + t]:
-                                same = False
-                                break
-                        if same:
-                            return row, line
+                    if other_lengths[u] == length and _same_bytes(buf, other_starts[u], buf, j, length):
+                        return row, line
                 if others == other_starts.shape[0]:
                     return row, line
                 other_starts[others] = j
@@ -481,12 +478,14 @@ def rows_frame(
     clean, well-formed rows whose typed attributes are plain numbers and dates.
     ``newlines``: at least the number of line ends in ``body``, if the caller counted them.
     """
+    if len(body) >= 2**31:  # string views address their buffer with 32 bits
+        raise ValueError("a chunk of 2 GiB or more")
     buf = np.frombuffer(body, np.uint8)
     buf.flags.writeable = False  # one compiled variant for bytes and bytearray alike
     encoded = [name.encode() for name in fields]
     names = np.frombuffer(b"".join(encoded), np.uint8)
     name_ends = np.cumsum([len(name) for name in encoded]).astype(np.int64)
-    capacity = (body.count(b"\n") if newlines is None else newlines) + 1
+    capacity = (count_newlines(body) if newlines is None else newlines) + 1
     types = types or {}
     unknown = set(types.values()) - set(_KINDS)
     if unknown:
@@ -512,12 +511,9 @@ def rows_frame(
             valid = starts[field, :rows] >= 0
         nulls = rows - int(np.count_nonzero(valid))
         bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
-        if kind == "text" and offsets[rows] < 2**31:  # string views address their buffer with 32 bits
+        if kind == "text":
             views = _string_views(data, offsets, valid, rows)
             array = pa.Array.from_buffers(pa.string_view(), rows, [bitmap, pa.py_buffer(views), pa.py_buffer(data)], nulls)
-            columns.append(pl.Series(name, array, dtype=pl.String))
-        elif kind == "text":
-            array = pa.LargeStringArray.from_buffers(rows, pa.py_buffer(offsets), pa.py_buffer(data), bitmap, nulls)
             columns.append(pl.Series(name, array, dtype=pl.String))
         else:
             arrow_type = pa.int64() if kind == "int" else pa.timestamp("us", tz="UTC")
