@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from curation import rowmap
 from curation.filters.base import Filter, Select, Step, Transform, kind_of, seeded_unit
 from curation.filters.sampling import FilteredSample
 
@@ -46,7 +47,17 @@ def run(
     on_step: Callable[[str], None] | None = None,
 ) -> PipelineResult:
     """Run ``steps`` in order over ``candidates``."""
+    if any(not getattr(step, "cheap", True) for step in _all_steps(steps)):
+        rowmap.warm_up()  # helper processes for the per-row Python steps start while cheap steps run
     return drive(_Runner(candidates, seed, keep_rejects, examples_per_reason, on_step), steps)
+
+
+def _all_steps(steps: Sequence[Step]) -> list[Step]:
+    """The steps, and the checks inside a `FilteredSample`."""
+    out: list[Step] = []
+    for step in steps:
+        out += [step, *_all_steps(step.checks)] if isinstance(step, FilteredSample) else [step]
+    return out
 
 
 def drive(runner, steps: Sequence[Step]) -> PipelineResult:

@@ -9,11 +9,13 @@ characters are read.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import polars as pl
 
 from curation.filters.base import Filter
 from curation.filters.style import without_code
+from curation.rowmap import map_values
 
 
 def detect_language(text: str | None, max_chars: int = 2000) -> str | None:
@@ -33,7 +35,8 @@ def detect_language(text: str | None, max_chars: int = 2000) -> str | None:
 def language_expr(expr: pl.Expr, max_chars: int = 2000) -> pl.Expr:
     """Polars expression: the detected language of each value."""
     return expr.map_batches(
-        lambda s: pl.Series(s.name, [detect_language(v, max_chars) for v in s.to_list()], dtype=pl.String),
+        lambda s: pl.Series(s.name, map_values(partial(detect_language, max_chars=max_chars), s.to_list()),
+                            dtype=pl.String),
         return_dtype=pl.String,
     )
 

@@ -15,6 +15,8 @@ import ftfy
 import polars as pl
 from markdownify import MarkdownConverter
 
+from curation.rowmap import map_values
+
 _LANG = re.compile(r"(?:^|\s)(?:lang|language)-([A-Za-z0-9_+#.-]+)")
 #: SE's own non-language classes on code blocks.
 _NOT_A_LANGUAGE = {"none", "default", "auto", "all", "html"}  # html is kept below via the alias map
@@ -77,6 +79,6 @@ def html_to_markdown_expr(column: str | pl.Expr) -> pl.Expr:
     """Polars expression applying `html_to_markdown` to a column (run it after the cheap filters)."""
     expr = pl.col(column) if isinstance(column, str) else column
     return expr.map_batches(
-        lambda s: pl.Series(s.name, [html_to_markdown(v) for v in s.to_list()], dtype=pl.String),
+        lambda s: pl.Series(s.name, map_values(html_to_markdown, s.to_list()), dtype=pl.String),
         return_dtype=pl.String,
     )

@@ -1,0 +1,285 @@
+"""Python functions per value (HTML -> Markdown, langdetect) over a column, on every core.
+
+These are the only checks that run Python per row: Polars cannot run them, and one process uses
+one core. ``map_values`` cuts the values into small pieces. Helper processes take pieces from the
+front, this process takes them from the back, until they meet; so a helper that is still
+starting never delays a batch, and the result is the same list, in order, whatever ran where.
+The functions must be pure and importable by name (module-level functions, or
+``functools.partial`` of them).
+
+A helper is ``python -m curation.rowmap`` talking pickles over its stdin/stdout: not a
+``multiprocessing`` pool, which would re-import the caller's ``__main__`` script in each worker
+(or fork this process with its Polars threads mid-flight). Helpers start once per process, in the
+background, and exit when this process does.
+
+``CURATION_WORKERS``: processes to use in all, this one included (default: the CPUs this process
+may run on; 1 turns the helpers off).
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import contextlib
+import fcntl
+import os
+import pickle
+import select
+import struct
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Sequence
+
+WORKERS_ENV = "CURATION_WORKERS"
+#: At most this many values per piece: a piece (a pickle of a few strings, ~0.1 ms there and
+#: back) costs little next to converting them (~1 ms a value, langdetect ~3 ms).
+PIECE_VALUES = 16
+#: Pieces sent to a helper ahead of its replies.
+IN_FLIGHT = 2
+#: Pipe size asked for (Linux), so that the pieces in flight fit.
+PIPE_BYTES = 2**20
+#: Pieces per process at least, so that the two ends meet close to the middle.
+PIECES_PER_PROCESS = 4
+_HEADER = struct.Struct("<Q")
+
+
+def worker_count() -> int:
+    """Processes to use, this one included (``CURATION_WORKERS`` or the CPUs available)."""
+    value = os.environ.get(WORKERS_ENV, "").strip()
+    if value:
+        try:
+            return max(int(value), 1)
+        except ValueError:
+            raise ValueError(f"{WORKERS_ENV} must be a whole number, not {value!r}") from None
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+# --------------------------------------------------------------------------- the helper's side
+
+
+def _send(stream, message) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    view = memoryview(_HEADER.pack(len(data)) + data)
+    while view:  # an unbuffered pipe may take part of it
+        view = view[stream.write(view) :]
+    stream.flush()
+
+
+def _read_exact(stream, size: int) -> bytes:
+    data = bytearray(size)
+    view, got = memoryview(data), 0
+    while got < size:
+        count = stream.readinto(view[got:])
+        if not count:
+            raise EOFError("the other side closed the pipe")
+        got += count
+    return bytes(data)
+
+
+def _receive(stream):
+    (size,) = _HEADER.unpack(_read_exact(stream, _HEADER.size))
+    return pickle.loads(_read_exact(stream, size))
+
+
+def _serve() -> None:
+    """A helper's loop: ``(function, values)`` in, ``("ok", results)`` or ``("error", exception)`` out."""
+    import warnings
+
+    warnings.simplefilter("ignore")  # the caller's terminal is not the place (e.g. bs4's hints)
+    import curation.text.html_markdown  # noqa: F401 - imported once, before the first piece
+    from curation.filters.language import detect_language
+
+    detect_language("Loads the language profiles now, not during the first piece.")
+    requests, replies = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # a stray print must not corrupt the pipe
+    _send(replies, "ready")
+    while True:
+        try:
+            function, values = _receive(requests)
+        except EOFError:
+            return
+        try:
+            reply = ("ok", [function(value) for value in values])
+        except BaseException as error:  # noqa: BLE001 - handed back and raised by the caller
+            reply = ("error", error)
+        _send(replies, reply)
+
+
+# --------------------------------------------------------------------------- the caller's side
+
+
+class _Helper:
+    """One helper process; ``ready`` is set once it has imported the converters."""
+
+    def __init__(self) -> None:
+        self.ready = threading.Event()
+        self.busy = threading.Lock()  # one caller at a time on its pipes
+        self.alive = True
+        self.values_done = 0  # values it converted (for timings and tests)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "curation.rowmap"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            bufsize=0,  # unbuffered: a reply is there when select says so, not in a read-ahead buffer
+            env={**os.environ, WORKERS_ENV: "1"},
+        )
+        if hasattr(fcntl, "F_SETPIPE_SZ"):  # room for the pieces in flight: a send never waits
+            for stream in (self.process.stdin, self.process.stdout):
+                with contextlib.suppress(OSError):
+                    fcntl.fcntl(stream.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        threading.Thread(target=self._wait_ready, name="rowmap-start", daemon=True).start()
+
+    def _wait_ready(self) -> None:
+        try:
+            self.alive = _receive(self.process.stdout) == "ready"
+        except (EOFError, OSError, pickle.UnpicklingError):
+            self.alive = False
+        self.ready.set()
+
+    def has_reply(self) -> bool:
+        return bool(select.select([self.process.stdout], [], [], 0)[0])
+
+    def close(self) -> None:
+        self.alive = False
+        try:
+            self.process.stdin.close()
+            self.process.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            self.process.kill()
+
+
+_helpers: list[_Helper] = []
+_owner: int | None = None  # the pid that started them (a forked child must start its own)
+_lock = threading.Lock()
+
+
+def warm_up() -> list[_Helper]:
+    """Start the helpers now if they are not running (e.g. while cheap filters run); returns them."""
+    global _helpers, _owner
+    with _lock:
+        if _owner != os.getpid():
+            _helpers, _owner = [], os.getpid()
+        wanted = worker_count() - 1
+        _helpers = [h for h in _helpers if h.alive]
+        while len(_helpers) < wanted:
+            _helpers.append(_Helper())
+        return list(_helpers)
+
+
+def shutdown() -> None:
+    """Stop the helpers (they also stop when this process exits)."""
+    global _helpers
+    if _owner == os.getpid():
+        for helper in _helpers:
+            helper.close()
+    _helpers = []
+
+
+atexit.register(shutdown)
+
+
+def _picklable(function: Callable) -> bool:
+    try:
+        pickle.dumps(function)
+    except Exception:  # noqa: BLE001 - a lambda or a local function: it runs here
+        return False
+    return True
+
+
+class _Batch:
+    """One ``map_values`` call: pieces left, pieces in flight per helper, results by start."""
+
+    def __init__(self, function: Callable, values: Sequence, helpers: list[_Helper]):
+        self.function = function
+        size = max(1, min(PIECE_VALUES, len(values) // (PIECES_PER_PROCESS * (len(helpers) + 1))))
+        self.pieces = collections.deque((i, values[i : i + size]) for i in range(0, len(values), size))
+        self.helpers = helpers
+        self.sent: dict[_Helper, collections.deque] = {h: collections.deque() for h in helpers}
+        self.results: dict[int, list] = {}
+        self.error: BaseException | None = None
+
+    def pump(self, wait: bool = False) -> None:
+        """Read the replies that are there (with ``wait``, at least one), and keep each helper
+        ``IN_FLIGHT`` pieces ahead."""
+        for helper in self.helpers:
+            sent = self.sent[helper]
+            while helper.alive and sent and (wait or helper.has_reply()):
+                wait = False
+                try:
+                    status, payload = _receive(helper.process.stdout)
+                except (EOFError, OSError, pickle.UnpicklingError):
+                    self._lost(helper)
+                    break
+                start, _ = sent.popleft()
+                if status == "error":
+                    self.error = self.error or payload
+                else:
+                    self.results[start] = payload
+                    helper.values_done += len(payload)
+            while helper.alive and self.error is None and len(sent) < IN_FLIGHT and self.pieces:
+                piece = self.pieces.popleft()
+                sent.append(piece)
+                try:
+                    _send(helper.process.stdin, (self.function, list(piece[1])))
+                except OSError:
+                    self._lost(helper)
+
+    def _lost(self, helper: _Helper) -> None:
+        """A helper died: its pieces in flight come back here."""
+        helper.alive = False
+        self.pieces.extendleft(reversed(self.sent[helper]))
+        self.sent[helper].clear()
+
+    def in_flight(self) -> bool:
+        return any(self.sent[h] for h in self.helpers if h.alive)
+
+    def run(self) -> list:
+        self.pump()
+        while True:
+            if self.pieces and self.error is None:
+                start, chunk = self.pieces.pop()  # from the back; helpers take from the front
+                try:
+                    out = []
+                    for value in chunk:
+                        out.append(self.function(value))
+                        self.pump()  # between values: a helper never waits long for its next piece
+                    self.results[start] = out
+                except Exception as error:  # noqa: BLE001 - raised below, once the helpers are in step
+                    self.error = error
+            elif self.in_flight():
+                self.pump(wait=True)  # the rest is with the helpers (or replies to read after an error)
+            else:
+                break
+        if self.error is not None:
+            raise self.error
+        return [value for start in sorted(self.results) for value in self.results[start]]
+
+
+def map_values(function: Callable, values: Sequence) -> list:
+    """``[function(v) for v in values]``, shared with the helper processes when there are several values.
+
+    This process converts values from the back and, between two values, reads the helpers'
+    replies and sends them the next pieces from the front: one thread, so no helper waits for
+    this process's GIL.
+    """
+    helpers = warm_up() if len(values) > 1 and _picklable(function) else []
+    ready = [h for h in helpers if h.ready.is_set() and h.alive and h.busy.acquire(blocking=False)]
+    if not ready:  # none yet (still starting: the next batch finds them), or all serving another call
+        return [function(value) for value in values]
+    batch = _Batch(function, values, ready)
+    try:
+        return batch.run()
+    except BaseException:
+        for helper in ready:
+            if batch.sent[helper]:  # replies still due: out of step with its pipe, not used again
+                helper.alive = False
+                helper.process.kill()
+        raise
+    finally:
+        for helper in ready:
+            helper.busy.release()
+
+
+if __name__ == "__main__":
+    _serve()
