@@ -6,7 +6,7 @@ holding a whole dump, and returns a Polars ``LazyFrame`` with the canonical colu
 Stack Exchange columns. Choosing *which* pair to keep (top answer, score, style…) is the recipe's
 job, not the source's.
 
-Each site is parsed once, columnar and streaming (see ``xmlrows`` and ``pairs``), into a parquet
+Each site is parsed once, columnar and streaming (see ``xmlrows`` and ``pairs``), into an Arrow IPC
 cache keyed by the content fingerprint of its files; later scans of the same dump read the cache.
 """
 
@@ -133,8 +133,8 @@ def _safe(name: str) -> str:
 
 
 def _site_frame(folder: Path, site: str, buckets: int) -> pl.LazyFrame:
-    files = [str(folder / f"pairs-{b:05d}.parquet") for b in range(buckets)]
-    return pl.scan_parquet(files).select(candidate_columns(site, OLD_DUMP_LICENSE))
+    files = [str(folder / f"pairs-{b:05d}.arrow") for b in range(buckets)]
+    return pl.scan_ipc(files).select(candidate_columns(site, OLD_DUMP_LICENSE))
 
 
 #: The column schema `scan` returns (used for empty results and by tests).
