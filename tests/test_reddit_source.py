@@ -8,6 +8,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import zstandard
 
 import reddit_fixtures as fx
 from curation.columns import CANONICAL, TIMESTAMP, missing_canonical
@@ -426,6 +427,28 @@ def test_line_chunks_cover_every_line_once(tmp_path: Path):
         assert [c.first_line for c in chunks] == [1 + sum(c.line_count for c in chunks[:i]) for i in range(len(chunks))]
         assert all(c.data.endswith(b"\n") and c.data.count(b"\n") == c.line_count for c in chunks)
         assert chunks[-1].file_offset == path.stat().st_size
+
+
+def test_every_cut_of_a_zstd_stream_is_refused_unless_at_a_frame_end(tmp_path: Path):
+    parts = [fx.lines(fx.comment(f"c{i}", "a1") for i in range(k, k + 4)) for k in (0, 4, 8)]
+    skippable = (0x184D2A50).to_bytes(4, "little") + (3).to_bytes(4, "little") + b"xyz"
+    compressor = zstandard.ZstdCompressor(write_checksum=True)
+    frames = [compressor.compress(parts[0]), skippable, compressor.compress(parts[1]), compressor.compress(parts[2])]
+    whole = b"".join(frames)
+    ends = {sum(map(len, frames[: k + 1])): b"".join(parts[: k if k else 1]) for k in range(len(frames))}
+    ends[len(frames[0]) + len(skippable)] = parts[0]
+    path = tmp_path / "RC_2015-01.zst"
+    for cut in range(4, len(whole) + 1):  # (fewer than 4 bytes: "not a zstd stream")
+        path.write_bytes(whole[:cut])
+        if cut in ends:
+            assert b"".join(c.data for c in read_line_chunks(path, prefetch=False)) == ends[cut]
+            continue
+        with pytest.raises(CurationError, match="truncated zstd stream|corrupt zstd data") as caught:
+            list(read_line_chunks(path, prefetch=False, read_bytes=64))
+        assert "compressed byte offset" in caught.value.position
+    path.write_bytes(whole + b"\0" * 4)  # not a frame after the last one
+    with pytest.raises(CurationError, match="corrupt zstd data"):
+        list(read_line_chunks(path, prefetch=False))
 
 
 def test_plain_file_with_bom_and_crlf(monthly: dict, tmp_path: Path):

@@ -21,6 +21,7 @@ from pathlib import Path
 import zstandard
 
 from curation.errors import CurationError
+from curation.sources.lines import count_newlines
 
 #: Pushshift dumps need ``--long=31``: a 2 GiB window.
 MAX_WINDOW = 2**31
@@ -161,7 +162,7 @@ def _chunks(path: Path, chunk_bytes: int, read_bytes: int) -> Iterator[LineChunk
         pending_size = len(block) - cut
         pieces.append(piece)
         size += len(piece)
-        lines += piece.count(b"\n")
+        lines += count_newlines(piece)
         if size >= chunk_bytes:
             yield LineChunk(tuple(pieces), line, lines, offset)
             line += lines
@@ -171,7 +172,7 @@ def _chunks(path: Path, chunk_bytes: int, read_bytes: int) -> Iterator[LineChunk
         if not piece.endswith(b"\n"):
             piece += b"\n"
         pieces.append(piece)
-        lines += piece.count(b"\n")
+        lines += count_newlines(piece)
     if pieces:
         yield LineChunk(tuple(pieces), line, lines, offset)
 
