@@ -84,8 +84,10 @@ def _receive(stream):
 
 def _serve() -> None:
     """A helper's loop: ``(function, values)`` in, ``("ok", results)`` or ``("error", exception)`` out."""
+    import signal
     import warnings
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the caller's to handle; it closes our pipe
     warnings.simplefilter("ignore")  # the caller's terminal is not the place (e.g. bs4's hints)
     import curation.text.html_markdown  # noqa: F401 - imported once, before the first piece
     from curation.filters.language import detect_language
@@ -122,7 +124,7 @@ class _Helper:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             bufsize=0,  # unbuffered: a reply is there when select says so, not in a read-ahead buffer
-            env={**os.environ, WORKERS_ENV: "1"},
+            env={**os.environ, WORKERS_ENV: "1", "PYTHONPATH": _python_path()},
         )
         if hasattr(fcntl, "F_SETPIPE_SZ"):  # room for the pieces in flight: a send never waits
             for stream in (self.process.stdin, self.process.stdout):
@@ -131,10 +133,13 @@ class _Helper:
         threading.Thread(target=self._wait_ready, name="rowmap-start", daemon=True).start()
 
     def _wait_ready(self) -> None:
+        global _start_failed
         try:
             self.alive = _receive(self.process.stdout) == "ready"
         except (EOFError, OSError, pickle.UnpicklingError):
             self.alive = False
+        if not self.alive:
+            _start_failed = True  # it cannot start here (its error is on stderr): do not try again
         self.ready.set()
 
     def has_reply(self) -> bool:
@@ -149,9 +154,16 @@ class _Helper:
             self.process.kill()
 
 
+def _python_path() -> str:
+    """The folder this package is imported from first, so ``-m curation.rowmap`` finds the same code."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return os.pathsep.join([here, *filter(None, [os.environ.get("PYTHONPATH")])])
+
+
 _helpers: list[_Helper] = []
 _owner: int | None = None  # the pid that started them (a forked child must start its own)
 _lock = threading.Lock()
+_start_failed = False  # a helper died before it was ready: this process runs everything itself
 
 
 def warm_up() -> list[_Helper]:
@@ -160,7 +172,7 @@ def warm_up() -> list[_Helper]:
     with _lock:
         if _owner != os.getpid():
             _helpers, _owner = [], os.getpid()
-        wanted = worker_count() - 1
+        wanted = 0 if _start_failed else worker_count() - 1
         _helpers = [h for h in _helpers if h.alive]
         while len(_helpers) < wanted:
             _helpers.append(_Helper())
