@@ -212,12 +212,13 @@ class _Batch:
         self.error: BaseException | None = None
 
     def pump(self, wait: bool = False) -> None:
-        """Read the replies that are there (with ``wait``, at least one), and keep each helper
+        """Read the replies that are there (with ``wait``, first wait for one), and keep each helper
         ``IN_FLIGHT`` pieces ahead."""
+        if wait:
+            select.select([h.process.stdout for h in self.helpers if h.alive and self.sent[h]], [], [])
         for helper in self.helpers:
             sent = self.sent[helper]
-            while helper.alive and sent and (wait or helper.has_reply()):
-                wait = False
+            while helper.alive and sent and helper.has_reply():
                 try:
                     status, payload = _receive(helper.process.stdout)
                 except (EOFError, OSError, pickle.UnpicklingError):
