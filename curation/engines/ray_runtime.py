@@ -41,7 +41,9 @@ def session(
 
     A Ray this function starts is shut down on exit. Its tasks get ``POLARS_MAX_THREADS`` = 1 (one
     task per CPU is Ray's unit; Polars in every task using every core would oversubscribe the node;
-    ``$CURATION_RAY_POLARS_THREADS`` overrides it). ``progress`` shows Ray Data's progress bars.
+    ``$CURATION_RAY_POLARS_THREADS`` overrides it) and ``CURATION_WORKERS`` = 1 (no helper
+    processes of `curation.rowmap` per task, for the same reason). ``progress`` shows Ray Data's
+    progress bars.
     """
     ray = require_ray()
     started = False
@@ -51,7 +53,10 @@ def session(
             "include_dashboard": False,
             "log_to_driver": False,
             "logging_level": logging.WARNING,
-            "runtime_env": {"env_vars": {"POLARS_MAX_THREADS": os.environ.get("CURATION_RAY_POLARS_THREADS", "1")}},
+            "runtime_env": {"env_vars": {
+                "POLARS_MAX_THREADS": os.environ.get("CURATION_RAY_POLARS_THREADS", "1"),
+                "CURATION_WORKERS": "1",
+            }},  # fmt: skip
         }
         if address is None and num_cpus is not None:
             options["num_cpus"] = num_cpus
