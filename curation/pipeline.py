@@ -47,8 +47,12 @@ def run(
     on_step: Callable[[str], None] | None = None,
 ) -> PipelineResult:
     """Run ``steps`` in order over ``candidates``."""
-    if any(not getattr(step, "cheap", True) for step in _all_steps(steps)):
-        rowmap.warm_up()  # helper processes for the per-row Python steps start while cheap steps run
+    costly = [step for step in _all_steps(steps) if not getattr(step, "cheap", True)]
+    if costly:  # helper processes and costly steps' resources get ready while the cheap steps run
+        rowmap.warm_up()
+        for step in costly:
+            if hasattr(step, "warm_up"):
+                step.warm_up()
     return drive(_Runner(candidates, seed, keep_rejects, examples_per_reason, on_step), steps)
 
 

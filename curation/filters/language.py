@@ -8,6 +8,7 @@ characters are read.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from functools import partial
 
@@ -18,11 +19,25 @@ from curation.filters.style import without_code
 from curation.rowmap import map_values
 
 
+#: Held while langdetect loads its profiles: its factory is visible before they are all loaded, so
+#: a detection must not start meanwhile (it would see part of the languages).
+_PROFILES = threading.Lock()
+
+
+def load_profiles() -> None:
+    """Load langdetect's language profiles now (once per process, about 0.3 s)."""
+    with _PROFILES:
+        from langdetect import detector_factory
+
+        detector_factory.init_factory()
+
+
 def detect_language(text: str | None, max_chars: int = 2000) -> str | None:
     """ISO 639-1 code of ``text`` (e.g. ``en``, ``ko``), or None when there is nothing to detect."""
     from langdetect import DetectorFactory, detect
     from langdetect.lang_detect_exception import LangDetectException
 
+    load_profiles()
     DetectorFactory.seed = 0
     if not text or not text.strip():
         return None
@@ -51,6 +66,10 @@ class Language(Filter):
 
     name = "language"
     cheap = False
+
+    def warm_up(self) -> None:
+        """Load the profiles in the background (the pipeline calls this while cheap steps run)."""
+        threading.Thread(target=load_profiles, name="langdetect-profiles", daemon=True).start()
 
     @property
     def reasons(self) -> tuple[str, ...]:
