@@ -21,7 +21,6 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
-import fcntl
 import os
 import pickle
 import select
@@ -30,6 +29,11 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Sequence
+
+try:
+    import fcntl
+except ImportError:  # Windows: no helpers (select() cannot wait on pipes there)
+    fcntl = None
 
 WORKERS_ENV = "CURATION_WORKERS"
 #: At most this many values per piece: a piece (a pickle of a few strings, ~0.1 ms there and
@@ -45,7 +49,9 @@ _HEADER = struct.Struct("<Q")
 
 
 def worker_count() -> int:
-    """Processes to use, this one included (``CURATION_WORKERS`` or the CPUs available)."""
+    """Processes to use, this one included (``CURATION_WORKERS`` or the CPUs available; 1 on Windows)."""
+    if fcntl is None:
+        return 1
     value = os.environ.get(WORKERS_ENV, "").strip()
     if value:
         try:
@@ -126,7 +132,7 @@ class _Helper:
             bufsize=0,  # unbuffered: a reply is there when select says so, not in a read-ahead buffer
             env={**os.environ, WORKERS_ENV: "1", "PYTHONPATH": _python_path()},
         )
-        if hasattr(fcntl, "F_SETPIPE_SZ"):  # room for the pieces in flight: a send never waits
+        if hasattr(fcntl, "F_SETPIPE_SZ"):  # Linux  # room for the pieces in flight: a send never waits
             for stream in (self.process.stdin, self.process.stdout):
                 with contextlib.suppress(OSError):
                     fcntl.fcntl(stream.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
