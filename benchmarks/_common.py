@@ -246,13 +246,12 @@ def _child(script: str, function: str, kwargs: str, out: str) -> None:
     seconds = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    if "curation.rowmap" in sys.modules:  # helper processes (per-row Python steps): reap them, count their CPU
+    peak = _peak_rss_mib()
+    if "curation.rowmap" in sys.modules:  # helper processes (per-row Python steps): reap them, count them
         sys.modules["curation.rowmap"].shutdown()
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu += children.ru_utime + children.ru_stime
-    peak = _peak_rss_mib()
-    if "curation.rowmap" in sys.modules:  # plus the largest helper's peak: a bound on the total
-        peak += resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        peak += children.ru_maxrss / 1024  # plus the largest helper's peak: a bound on the total
     result = {"seconds": seconds, "cpu_seconds": cpu, "peak_rss_mib": peak, "value": value}
     Path(out).write_text(json.dumps(result))
 

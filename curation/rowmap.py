@@ -95,10 +95,11 @@ def _serve() -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the caller's to handle; it closes our pipe
     warnings.simplefilter("ignore")  # the caller's terminal is not the place (e.g. bs4's hints)
-    import curation.text.html_markdown  # noqa: F401 - imported once, before the first piece
-    from curation.filters.language import detect_language
+    # The converters this package hands out, ready before the first piece arrives.
+    import curation.text.html_markdown  # noqa: F401
+    from curation.filters.language import load_profiles
 
-    detect_language("Loads the language profiles now, not during the first piece.")
+    load_profiles()
     requests, replies = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # a stray print must not corrupt the pipe
     _send(replies, "ready")
@@ -132,7 +133,7 @@ class _Helper:
             bufsize=0,  # unbuffered: a reply is there when select says so, not in a read-ahead buffer
             env={**os.environ, WORKERS_ENV: "1", "PYTHONPATH": _python_path()},
         )
-        if hasattr(fcntl, "F_SETPIPE_SZ"):  # Linux  # room for the pieces in flight: a send never waits
+        if hasattr(fcntl, "F_SETPIPE_SZ"):  # Linux: room for the pieces in flight, so a send never waits
             for stream in (self.process.stdin, self.process.stdout):
                 with contextlib.suppress(OSError):
                     fcntl.fcntl(stream.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import time
 
 import polars as pl
@@ -13,10 +12,6 @@ from curation import rowmap
 from curation.filters.language import detect_language
 from curation.sources import stackexchange as se
 from curation.text.html_markdown import html_to_markdown, html_to_markdown_expr
-
-#: In a helper, ``os.getenv("CURATION_WORKERS", value)`` is "1" (helpers never start helpers).
-_WHERE = functools.partial(os.getenv, rowmap.WORKERS_ENV)
-
 
 @pytest.fixture
 def two_processes(monkeypatch):
@@ -74,7 +69,19 @@ def test_one_process_starts_no_helper(monkeypatch):
     rowmap.shutdown()
     monkeypatch.setenv(rowmap.WORKERS_ENV, "1")
     assert rowmap.warm_up() == []
-    assert rowmap.map_values(_WHERE, ["a", "b"] * 50) == ["1"] * 100  # all here, where it is "1" too
+    assert rowmap.map_values(time.sleep, [0.001] * 100) == [None] * 100
+    assert rowmap._helpers == []  # noqa: SLF001 - none was started for the call
+
+
+def test_a_helper_that_cannot_start_is_not_started_again(monkeypatch):
+    rowmap.shutdown()
+    monkeypatch.setattr(rowmap, "_start_failed", False)
+    monkeypatch.setenv(rowmap.WORKERS_ENV, "2")
+    monkeypatch.setattr(rowmap.sys, "executable", "/bin/false")  # exits at once, without saying "ready"
+    [helper] = rowmap.warm_up()
+    assert helper.ready.wait(30) and not helper.alive
+    assert rowmap.warm_up() == []  # given up for this process
+    assert rowmap.map_values(int, ["1", "2", "3"] * 20) == [1, 2, 3] * 20  # all here
 
 
 def test_unpicklable_functions_run_here(two_processes):
