@@ -14,6 +14,7 @@ import reddit_fixtures as fx
 from curation.columns import CANONICAL, TIMESTAMP, missing_canonical
 from curation.errors import CurationError
 from curation.sources import reddit
+from curation.sources.lines import count_newlines
 from curation.sources.zstd_lines import READ_BYTES, read_line_chunks
 
 DELETED = ("[deleted]", "[removed]")
@@ -427,6 +428,14 @@ def test_line_chunks_cover_every_line_once(tmp_path: Path):
         assert [c.first_line for c in chunks] == [1 + sum(c.line_count for c in chunks[:i]) for i in range(len(chunks))]
         assert all(c.data.endswith(b"\n") and c.data.count(b"\n") == c.line_count for c in chunks)
         assert chunks[-1].file_offset == path.stat().st_size
+
+
+def test_count_newlines_across_its_blocks():
+    """The count is the same for every kind of buffer, across the 4 MiB blocks it compares at a time."""
+    data = fx.lines([fx.comment(f"c{i}", "a1", body="y" * (i % 701)) for i in range(12_000)])
+    assert len(data) > 2 * 4 * 2**20  # three blocks at least
+    for buffer in (data, bytearray(data), memoryview(data)[1:], b"", b"no line end"):
+        assert count_newlines(buffer) == bytes(buffer).count(b"\n")
 
 
 def test_every_cut_of_a_zstd_stream_is_refused_unless_at_a_frame_end(tmp_path: Path):
