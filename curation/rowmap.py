@@ -97,9 +97,9 @@ def _serve() -> None:
     warnings.simplefilter("ignore")  # the caller's terminal is not the place (e.g. bs4's hints)
     # The converters this package hands out, ready before the first piece arrives.
     import curation.text.html_markdown  # noqa: F401
-    from curation.filters.language import load_profiles
+    from curation.text.langdetect_batch import profiles
 
-    load_profiles()
+    profiles()
     requests, replies = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # a stray print must not corrupt the pipe
     _send(replies, "ready")
@@ -255,10 +255,15 @@ class _Batch:
         return any(self.sent[h] for h in self.helpers if h.alive)
 
     def run(self) -> list:
+        # This process takes its first piece before the helpers get theirs: with few pieces, the
+        # helpers' pieces in flight would otherwise be all of them, and this process would only wait.
+        mine = self.pieces.pop() if self.pieces else None
         self.pump()
         while True:
-            if self.pieces and self.error is None:
-                start, chunk = self.pieces.pop()  # from the back; helpers take from the front
+            if mine is None and self.pieces and self.error is None:
+                mine = self.pieces.pop()  # from the back; helpers take from the front
+            if mine is not None:
+                (start, chunk), mine = mine, None
                 try:
                     out = []
                     for value in chunk:

@@ -10,12 +10,15 @@ The converter is markdownify on BeautifulSoup (lxml parser); this module only se
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import ftfy
-import polars as pl
 from markdownify import MarkdownConverter
 
 from curation.rowmap import map_values
+
+if TYPE_CHECKING:  # the helper processes import this module for `html_to_markdown` alone: no Polars there
+    import polars as pl
 
 _LANG = re.compile(r"(?:^|\s)(?:lang|language)-([A-Za-z0-9_+#.-]+)")
 #: SE's own non-language classes on code blocks.
@@ -77,6 +80,8 @@ def html_to_markdown(html: str | None) -> str | None:
 
 def html_to_markdown_expr(column: str | pl.Expr) -> pl.Expr:
     """Polars expression applying `html_to_markdown` to a column (run it after the cheap filters)."""
+    import polars as pl
+
     expr = pl.col(column) if isinstance(column, str) else column
     return expr.map_batches(
         lambda s: pl.Series(s.name, map_values(html_to_markdown, s.to_list()), dtype=pl.String),
