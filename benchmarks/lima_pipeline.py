@@ -17,8 +17,10 @@ into one. Then, each in its own child process (wall time, CPU time, peak RSS of 
    steps as a datatrove-style loop: for each row, each filter in order, the row dropped at the
    first that fails; exact dedup on the normalised answer text; then *every* check of the
    sampler (HTML -> Markdown, length, style, language) on every remaining row, called per row
-   through the same library functions (``html_to_markdown``, ``detect_language``) with the same
-   regexes, phrases and thresholds read from the recipe's step objects; then the stratified
+   through the library functions (``html_to_markdown``; ``detect_language``, which is langdetect
+   itself: the pipeline's ``Language`` runs langdetect's algorithm over batches, with the same
+   answers) with the same regexes, phrases and thresholds read from the recipe's step objects;
+   then the stratified
    sample with temperature in plain Python (group weights = rows before the checks, caps = rows
    that pass them: the eager definition the pipeline's walk must equal; the seeded hash of the
    row id is Polars' own, computed for the rows in one call, since the choices depend on it).
