@@ -20,10 +20,10 @@ into one. Then, each in its own child process (wall time, CPU time, peak RSS of 
    through the library functions (``html_to_markdown``; ``detect_language``, which is langdetect
    itself: the pipeline's ``Language`` runs langdetect's algorithm over batches, with the same
    answers) with the same regexes, phrases and thresholds read from the recipe's step objects;
-   then the stratified
-   sample with temperature in plain Python (group weights = rows before the checks, caps = rows
-   that pass them: the eager definition the pipeline's walk must equal; the seeded hash of the
-   row id is Polars' own, computed for the rows in one call, since the choices depend on it).
+   then the stratified sample with temperature in plain Python (group weights = rows before the
+   checks, caps = rows that pass them: the eager definition the pipeline's walk must equal; the
+   seeded hash of the row id is Polars' own, computed for the rows in one call, since the choices
+   depend on it).
 
 The loop must keep exactly the pipeline's rows before sampling, and the same rows after it
 (checked, or the script fails). It prints rows/s per step and the pipeline/loop ratio overall
