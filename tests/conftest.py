@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -22,3 +23,17 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real dumps not found at {SHARED_DATA} (clone the project beside shared/)")
     return SHARED_DATA
+
+
+@pytest.fixture
+def two_processes(monkeypatch):
+    """``CURATION_WORKERS=2`` with its helper process started and ready (so a call does share)."""
+    from curation import rowmap
+
+    monkeypatch.setenv(rowmap.WORKERS_ENV, "2")
+    helpers = rowmap.warm_up()
+    deadline = time.monotonic() + 60
+    while not all(h.ready.is_set() for h in helpers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert helpers and all(h.alive for h in helpers), "the helper process did not start"
+    return helpers

@@ -108,11 +108,12 @@ def test_a_non_latin_text_with_latin_words_drops_them_as_langdetect_does():
     assert detect_languages(texts) == _reference(texts) == ["ja", "ru"]
 
 
-def test_batches_shared_with_helpers_keep_order_and_answers(real_texts: dict[str, list[str]], monkeypatch):
+def test_batches_shared_with_helpers_keep_order_and_answers(real_texts: dict[str, list[str]], two_processes):
     texts = real_texts["reddit"][:150] + real_texts["korean"][:50]
     expected = _reference(texts)
-    monkeypatch.setenv("CURATION_WORKERS", "2")
+    before = sum(h.values_done for h in two_processes)
     assert detect_languages_shared(texts) == expected
+    assert sum(h.values_done for h in two_processes) > before, "the helper took batches"
 
 
 def test_language_filter_uses_the_batches(real_texts: dict[str, list[str]]):

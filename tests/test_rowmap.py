@@ -13,16 +13,6 @@ from curation.filters.language import detect_language
 from curation.sources import stackexchange as se
 from curation.text.html_markdown import html_to_markdown, html_to_markdown_expr
 
-@pytest.fixture
-def two_processes(monkeypatch):
-    monkeypatch.setenv(rowmap.WORKERS_ENV, "2")
-    helpers = rowmap.warm_up()
-    deadline = time.monotonic() + 60
-    while not all(h.ready.is_set() for h in helpers) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert helpers and all(h.alive for h in helpers), "the helper process did not start"
-    return helpers
-
 
 @pytest.fixture(scope="module")
 def answers(shared_data, tmp_path_factory) -> list[str]:

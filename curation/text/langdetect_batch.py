@@ -35,6 +35,32 @@ _SPACE_RUNS = re.compile(" {2,}")
 _PACK = 21  # bits per code point in a packed n-gram (code points < 2**21)
 
 
+class _CodeTable:
+    """A function of one code point, applied to arrays of them, computed once per distinct one.
+
+    A lookup array covers the Basic Multilingual Plane (-1: not computed yet); the planes above,
+    which are rare, go through a dict.
+    """
+
+    def __init__(self, function) -> None:
+        self.function = function
+        self.bmp = np.full(0x10000, -1, np.int64)
+        self.high: dict[int, int] = {}
+
+    def __call__(self, codes: np.ndarray) -> np.ndarray:
+        high = codes >= 0x10000
+        bmp = np.where(high, 0, codes)
+        values = self.bmp[bmp]
+        missing = bmp[(values < 0) & ~high]
+        if missing.size:
+            missing = np.unique(missing)
+            self.bmp[missing] = [int(self.function(code)) for code in missing.tolist()]
+            values = self.bmp[bmp]
+        if high.any():
+            values[high] = [self.high.setdefault(c, int(self.function(c))) for c in codes[high].tolist()]
+        return values
+
+
 class _Profiles:
     """langdetect's profiles as arrays: its languages, the n-grams as packed keys (sorted), and each
     n-gram's probabilities per language.
@@ -49,6 +75,7 @@ class _Profiles:
         from langdetect.detector import Detector
         from langdetect.detector_factory import PROFILES_DIRECTORY
         from langdetect.utils.ngram import NGram
+        from langdetect.utils.unicode_block import unicode_block
 
         self.detector = Detector
         self.ngram = NGram
@@ -77,9 +104,12 @@ class _Profiles:
         keys = _pack_words(self.words)
         self.order = np.argsort(keys, kind="stable")
         self.keys = keys[self.order]
-        self.normalized: dict = {}  # code point -> langdetect's normalised code point
-        self.upper: dict = {}  # normalised code point -> str.isupper()
-        self.non_latin: dict = {}  # code point -> counted as non-Latin by cleaning_text
+        #: langdetect's normalised code point (``NGram.normalize``)
+        self.normalized = _CodeTable(lambda c: ord(NGram.normalize(chr(c))))
+        self.upper = _CodeTable(lambda c: chr(c).isupper())
+        #: counted as non-Latin by ``cleaning_text`` (its own test, which compares a block number with
+        #: a block name, so Latin Extended Additional counts too)
+        self.non_latin = _CodeTable(lambda c: c >= 0x300 and unicode_block(chr(c)) != "Latin Extended Additional")
 
     def lookup(self, keys: np.ndarray) -> np.ndarray:
         """Word indices of packed n-grams (-1 where the profiles do not have it)."""
@@ -89,28 +119,6 @@ class _Profiles:
         at[at == self.keys.size] = 0
         found = self.keys[at] == keys
         return np.where(found, self.order[at], -1)
-
-    def table(self, memo: dict, codes: np.ndarray, function) -> np.ndarray:
-        """``function`` of each code point, computed once per distinct one (memoised).
-
-        ``memo`` holds a lookup array for the Basic Multilingual Plane (-1: not computed yet) and a
-        dict for the planes above, which are rare.
-        """
-        if "bmp" not in memo:
-            memo["bmp"] = np.full(0x10000, -1, np.int64)
-        array = memo["bmp"]
-        high = codes >= 0x10000
-        bmp = np.where(high, 0, codes)
-        values = array[bmp]
-        missing = bmp[(values < 0) & ~high]
-        if missing.size:
-            missing = np.unique(missing)
-            array[missing] = [int(function(code)) for code in missing.tolist()]
-            values = array[bmp]
-        if high.any():
-            rest = memo.setdefault("high", {})
-            values[high] = [rest.setdefault(c, int(function(c))) for c in codes[high].tolist()]
-        return values
 
 
 _LOADED: _Profiles | None = None
@@ -150,29 +158,20 @@ def _prepare(text: str, p: _Profiles) -> np.ndarray:
     text = _SPACE_RUNS.sub(" ", text[:10000])  # Detector.max_text_length; append folds runs of spaces
     codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32).astype(np.int64)
     latin = (codes >= 0x41) & (codes <= 0x7A)  # 'A' <= ch <= 'z'
-    non_latin = p.table(
-        p.non_latin, codes,
-        lambda c: c >= 0x300 and _unicode_block(chr(c)) != "Latin Extended Additional",  # langdetect's own test
-    ).astype(bool)  # fmt: skip
+    non_latin = p.non_latin(codes).astype(bool)
     if int(latin.sum()) * 2 < int(non_latin.sum()):
         codes = codes[~latin]
     return codes
-
-
-def _unicode_block(ch: str):
-    from langdetect.utils.unicode_block import unicode_block
-
-    return unicode_block(ch)
 
 
 def _ngram_words(codes: np.ndarray, p: _Profiles) -> np.ndarray:
     """``Detector._extract_ngrams`` as word indices into ``p.words``, in langdetect's order."""
     if not codes.size:
         return np.empty(0, np.int64)
-    norm = p.table(p.normalized, codes, lambda c: ord(p.ngram.normalize(chr(c)))).astype(np.int64)
+    norm = p.normalized(codes)
     s = np.concatenate(([_SPACE, _SPACE], norm))  # NGram starts as " "; one more for the 3-gram's reach
     cur, prev, prev2 = s[2:], s[1:-1], s[:-2]
-    upper = p.table(p.upper, s, lambda c: chr(c).isupper()).astype(bool)
+    upper = p.upper(s).astype(bool)
     is_space = cur == _SPACE
     prev_word = prev != _SPACE
     capital = upper[2:] & upper[1:-1]  # two capitals in a row: no n-grams at this character
