@@ -59,3 +59,9 @@ def test_expression_over_a_column_keeps_nulls(cardano):
     out = sample.select(html_to_markdown_expr("answer_html").alias("md"))
     assert out["md"].to_list() == [html_to_markdown(h) for h in sample["answer_html"]]
     assert pl.DataFrame({"h": [None, "<p>x</p>"]}).select(html_to_markdown_expr("h"))["h"].to_list() == [None, "x"]
+
+
+def test_tags_named_like_converter_internals_are_unknown_tags():
+    # markdownify looks converters up by name: <soup> and <fn-cache> used to reach non-converters and raise
+    assert html_to_markdown("<p>a <soup>b</soup> c</p>") == "a b c"
+    assert html_to_markdown("<P>x<FN-CACHE>y</FN-CACHE><fn:cache>z</fn:cache></P>") == "xyz"

@@ -42,8 +42,19 @@ def _language(el) -> str:
     return "" if lang in _NOT_A_LANGUAGE else lang
 
 
+#: markdownify finds a tag's converter by name (``convert_<tag>``, with ``-:[]`` read as ``_``), so the
+#: tags ``<soup>`` and ``<fn-cache>`` reach two attributes that are not converters and crash it.
+_NOT_CONVERTERS = {"convert_soup", "convert_fn_cache"}
+_CONVERTER_NAME = re.compile(r"[\[\]:-]")
+
+
 class _PostConverter(MarkdownConverter):
     """markdownify with images dropped and links reduced to their text."""
+
+    def get_conv_fn(self, tag_name):
+        if "convert_" + _CONVERTER_NAME.sub("_", tag_name.lower()) in _NOT_CONVERTERS:
+            return None  # an unknown tag: its text is kept
+        return super().get_conv_fn(tag_name)
 
     def convert_img(self, el, text, parent_tags):
         return ""
