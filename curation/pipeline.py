@@ -184,7 +184,10 @@ def plan_steps(steps: Sequence[Step]) -> list[tuple[str, object]]:
     ``("walk", s)`` (a `FilteredSample`: sampling with costly checks, see `walk`).
 
     Consecutive cheap filters form one group (one pass); a costly filter runs alone, on what the
-    cheap ones before it kept.
+    cheap ones before it kept. So does a filter that a transform right before it can decide for
+    some rows (`Filter.decided_before`: a Markdown length from a bound on the HTML): the walk then
+    skips the transform on those rows, and a group of its own keeps every filter's funnel the same
+    whether a row was skipped or not.
     """
     plan: list[tuple[str, object]] = []
     pending: list[Filter] = []
@@ -196,10 +199,11 @@ def plan_steps(steps: Sequence[Step]) -> list[tuple[str, object]]:
 
     for step in steps:
         if isinstance(step, Filter):
-            if not step.cheap:
+            alone = not step.cheap or _decided_before(plan, len(plan), [step]) is not None
+            if alone:
                 flush()
             pending.append(step)
-            if not step.cheap:
+            if alone:
                 flush()
         elif isinstance(step, Transform):
             flush()
@@ -214,6 +218,20 @@ def plan_steps(steps: Sequence[Step]) -> list[tuple[str, object]]:
             raise TypeError(f"not a step: {step!r}")
     flush()
     return plan
+
+
+def _decided_before(plan: list[tuple[str, object]], at: int, group: Sequence[Filter] | None = None):
+    """``(transform, filter, reason)`` when ``plan[at]`` (or ``group``, about to be planned there) is a
+    lone filter that the transform at ``at - 1`` can decide for some rows before it runs; else None."""
+    if group is None:
+        if at >= len(plan) or plan[at][0] != "filters":
+            return None
+        group = plan[at][1]
+    if at == 0 or plan[at - 1][0] != "transform" or len(group) != 1:
+        return None
+    transform, (f,) = plan[at - 1][1], group
+    reason = f.decided_before(transform)
+    return None if reason is None else (transform, f, reason)
 
 
 # --------------------------------------------------------------------------- the local engine
@@ -305,7 +323,9 @@ class _Runner:
         done = walk(self.lf.collect(engine="streaming"), step, self.seed)
         self.funnel["steps"] += done.entries
         self.funnel.setdefault("sampled_while_filtering", []).append(done.info)
-        self._keep_rejects(done.rejects.lazy())
+        self.examples.append(done.complete(examples_of(done.rejects.lazy(), self.k)))
+        if self.keep_rejects:
+            self.rejected.append(done.complete(done.rejects))
         self.timings.setdefault("walk", []).append(done.timings)
         self.lf = done.kept.lazy()
         self.n = done.kept.height
@@ -360,9 +380,24 @@ class WalkResult:
     rejects: pl.DataFrame
     info: dict  # deterministic (goes into the funnel)
     timings: dict  # wall/CPU seconds per check (not deterministic: never in the manifest)
+    skips: list = field(default_factory=list)  # (transform, filter) pairs whose transform some rows skipped
+
+    def complete(self, rejects: pl.DataFrame) -> pl.DataFrame:
+        """``rejects`` (all of them, or the few shown as examples) with the transform's output and
+        the filter's score filled in where the walk skipped the transform (see `check_rows`)."""
+        if _SKIPPED not in rejects.columns:
+            return rejects
+        order = "_order"
+        rows = rejects.with_row_index(order)
+        skipped = rows.filter(pl.col(_SKIPPED).fill_null(False))
+        for transform, f in self.skips:
+            skipped = score_filters(transform.apply(skipped.lazy()), [f]).collect()
+        rest = rows.filter(~pl.col(_SKIPPED).fill_null(False))
+        return pl.concat([rest, skipped], how="diagonal_relaxed").sort(order).drop(order, _SKIPPED)
 
 
 _INTERNAL = ("_stratum", "_u", "_rank", "_pass")
+_SKIPPED = "_skipped"  # true on rows a filter dropped before the transform before it ran on them
 
 
 def _check_columns(gi: int, group: Sequence[Filter]) -> list[str]:
@@ -374,7 +409,10 @@ def check_rows(batch: pl.DataFrame, plan: list[tuple[str, object]], timings: dic
 
     Every row comes back once, in ``_rank`` order, with ``_pass`` and the reason columns of every
     filter group it reached (``_check_<group>_<i>``; null = kept); a filter group sees only the
-    rows the ones before it kept, so a costly filter (language) runs on the survivors alone.
+    rows the ones before it kept, so a costly filter (language) runs on the survivors alone. A
+    transform skips the rows the lone filter after it already drops (`Filter.decided_before`):
+    they come back marked ``_skipped``, with that filter's reason and without the transform's
+    output (`WalkResult.complete` fills it in for the rejected rows anyone looks at).
     """
     import time
 
@@ -384,6 +422,13 @@ def check_rows(batch: pl.DataFrame, plan: list[tuple[str, object]], timings: dic
         tick = (time.perf_counter(), time.process_time())
         rows = alive.height
         if kind == "transform":
+            decided = _decided_before(plan, gi + 1)
+            if decided is not None:
+                (col,) = _check_columns(gi + 1, [decided[1]])
+                marked = alive.with_columns(decided[2].alias(col))
+                dropped.append(marked.filter(pl.col(col).is_not_null()).with_columns(pl.lit(True).alias(_SKIPPED)))
+                alive = marked.filter(pl.col(col).is_null()).drop(col)
+                rows = alive.height
             alive = item.apply(alive.lazy()).collect()
             name = item.name
         elif kind == "filters":
@@ -483,30 +528,38 @@ def walk(frame: pl.DataFrame, step, seed: int) -> WalkResult:
         n = record_filters(funnel, item, counts, n, first=False)
         rejects.append(rejected_rows(local.lazy(), item).collect())
         alive = kept_rows(local.lazy(), item).collect()
-    internal = [c for c in alive.columns if c in _INTERNAL or c.startswith("_check_")]
+    internal = [c for c in alive.columns if c in (*_INTERNAL, _SKIPPED) or c.startswith("_check_")]
     kept = alive.drop(internal)
     rejected = pl.concat(rejects, how="diagonal_relaxed")
     rejected = rejected.drop([c for c in rejected.columns if c in _INTERNAL or c.startswith("_check_")])
-    checked = _rows_checked(groups, plan)
+    checked, skipped = _rows_checked(groups, plan)
     info = {"step": step.name, "eligible": n_in, "reached": n_reached, "checked": checked}
-    return WalkResult(kept=kept, entries=entries, rejects=rejected, info=info, timings=timings)
+    if skipped:
+        info["skipped"] = skipped
+    skips = [d[:2] for d in (_decided_before(plan, gi) for gi in range(len(plan))) if d is not None]
+    return WalkResult(kept=kept, entries=entries, rejects=rejected, info=info, timings=timings, skips=skips)
 
 
-def _rows_checked(groups: dict, plan: list[tuple[str, object]]) -> dict[str, int]:
-    """Rows each check ran on (the reached rows plus what the last batches looked at beyond them)."""
+def _rows_checked(groups: dict, plan: list[tuple[str, object]]) -> tuple[dict[str, int], dict[str, int]]:
+    """Rows each check ran on (the reached rows plus what the last batches looked at beyond them),
+    and per transform the rows it skipped because the filter after it already dropped them."""
     frames = [f for g in groups.values() for f in g.checked]
     if not frames:
-        return {}
+        return {}, {}
     seen = pl.concat(frames, how="diagonal_relaxed")
     out: dict[str, int] = {}
+    skipped: dict[str, int] = {}
     alive = pl.lit(True)
     for gi, (kind, item) in enumerate(plan):
         n = seen.filter(alive).height
         if kind == "transform":
-            out[item.name] = n
+            skips = seen.filter(alive & pl.col(_SKIPPED).fill_null(False)).height if _SKIPPED in seen.columns else 0
+            out[item.name] = n - skips
+            if skips:
+                skipped[item.name] = skips
             continue
         for f in item:
             out[f.name] = n
         for col in _check_columns(gi, item):
             alive = alive & pl.col(col).is_null()
-    return out
+    return out, skipped

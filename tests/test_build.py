@@ -94,7 +94,9 @@ def test_funnel_adds_up(built):
     names = [step["name"] for step in funnel["steps"]]
     assert names.index("exact_dedup") < names.index("stratified_sample") < names.index("html_to_markdown_answer_html")
     converted = funnel["steps"][names.index("html_to_markdown_answer_html")]["rows_in"]
-    assert converted == walk["reached"] <= walk["checked"]["html_to_markdown_answer_html"] <= walk["eligible"]
+    assert converted == walk["reached"] <= walk["checked"]["length_response"] <= walk["eligible"]
+    skipped = walk["skipped"]["html_to_markdown_answer_html"]  # too short already by their HTML's bound
+    assert walk["checked"]["html_to_markdown_answer_html"] + skipped == walk["checked"]["length_response"]
 
 
 def test_card_yaml_and_body(built):

@@ -870,11 +870,13 @@ def test_the_card_says_costly_checks_ran_only_on_rows_the_sampler_reached(tmp_pa
     manifest = se_manifest(kept)
     manifest["funnel"]["sampled_while_filtering"] = [
         {"step": "stratified_sample", "eligible": 2_400, "reached": 1_100,
-         "checked": {"html_to_markdown_answer_html": 1_180, "length_response": 1_180, "language": 140}}
+         "checked": {"html_to_markdown_answer_html": 530, "length_response": 1_180, "language": 140},
+         "skipped": {"html_to_markdown_answer_html": 650}}
     ]  # fmt: skip
     funnel = section(body_of(write_card(tmp_path, manifest, kept)), "Funnel")
     assert "ran only on the rows the sampler reached: 1,100 rows" in funnel
     assert "1,180 were checked" in funnel and "html\\_to\\_markdown\\_answer\\_html" in funnel
+    assert "html\\_to\\_markdown\\_answer\\_html skipped 650 of them: a bound read from their input" in funnel
     assert "the 1,300 rows never reached are counted as not\\_sampled" in funnel
     without = section(body_of(write_card(tmp_path / "eager", se_manifest(kept), kept)), "Funnel")
     assert "sampler reached" not in without

@@ -222,7 +222,9 @@ def test_lima_walk_on_real_rows_equals_the_eager_definition(eligible, size):
     assert done.kept["id"].sort().equals(expected)
     assert done.kept.height == min(size, expected.len()) > 0
     checked = done.info["checked"]
-    assert checked["html_to_markdown_answer_html"] >= done.info["reached"]
+    assert checked["length_response"] >= done.info["reached"]
+    skipped = done.info["skipped"]["html_to_markdown_answer_html"]  # too short by the HTML's bound alone
+    assert skipped > 0 and checked["html_to_markdown_answer_html"] + skipped == checked["length_response"]
     if size <= 40:  # the costly steps see fewer rows than the eager run gives them
         assert checked["html_to_markdown_answer_html"] < frame.height / 2
         assert checked["language"] < pipeline.run(frame.lazy(), list(step.checks[:-1])).kept.height
@@ -252,3 +254,24 @@ def test_the_whole_lima_recipe_keeps_the_eager_rows_and_its_funnel_adds_up(eligi
     assert not_sampled.height == frame.height - info["reached"]
     assert not_sampled["response"].null_count() == not_sampled.height  # never converted
     assert set(result.examples["reason"]) >= {"not_sampled", "too_short"}
+
+
+def test_skipping_conversions_changes_nothing_but_their_count(eligible, monkeypatch):
+    """Rows the Markdown bound drops before converting them: same rows, funnel, rejects and examples."""
+    from curation.text import markdown_bound
+
+    _, steps, lf = eligible
+    fast = pipeline.run(lf, steps, seed=LIMA.seed, keep_rejects=True)
+    monkeypatch.setattr(markdown_bound, "VERIFIED_MARKDOWNIFY", ())  # no bound: every reached row converted
+    slow = pipeline.run(lf, steps, seed=LIMA.seed, keep_rejects=True)
+    (fast_info,), (slow_info,) = fast.funnel.pop("sampled_while_filtering"), slow.funnel.pop("sampled_while_filtering")
+    name = "html_to_markdown_answer_html"
+    assert "skipped" not in slow_info and fast_info["skipped"][name] > 0
+    assert fast_info["checked"][name] + fast_info["skipped"][name] == slow_info["checked"][name]
+    assert fast.funnel == slow.funnel
+    assert fast.kept.equals(slow.kept)
+    assert fast.rejected.equals(slow.rejected)  # the skipped rows' Markdown and length filled in
+    assert fast.examples.equals(slow.examples)
+    short = fast.rejected.filter(pl.col("reason") == "too_short")
+    assert short["response"].null_count() == 0
+    assert short["score__length_response"].to_list() == short["response"].str.len_chars().to_list()

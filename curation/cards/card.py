@@ -760,6 +760,11 @@ def _sampled_while_filtering(walk: Mapping[str, Any], order: list) -> str:
         f"{_n(reached)} rows (with the rest of their last batches, {_n(most)} were checked). Their counts below are "
         f"over those rows; the {_n(eligible - reached)} rows never reached are counted as not\\_sampled. The rows kept "
         "are the same as checking every row first."
+        + "".join(
+            f" {md_text(name)} skipped {_n(n)} of them: a bound read from their input proved that the filter "
+            "after it drops them whatever the output (e.g. Markdown shorter than the minimum length)."
+            for name, n in sorted((walk.get("skipped") or {}).items())
+        )
     )
 
 

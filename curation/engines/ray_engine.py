@@ -250,9 +250,9 @@ class _RayRunner:
         self.funnel["steps"] += done.entries
         self.funnel.setdefault("sampled_while_filtering", []).append(done.info)
         if self.keep_rejects:
-            self._keep(done.rejects)
+            self._keep(done.complete(done.rejects))
         else:
-            self.examples.append(examples_of(done.rejects.lazy(), self.k))
+            self.examples.append(done.complete(examples_of(done.rejects.lazy(), self.k)))
         self.timings.setdefault("walk", []).append(done.timings)
         self.schema = done.kept.schema
         self.n = done.kept.height

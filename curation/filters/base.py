@@ -49,6 +49,11 @@ class Filter:
         """Columns a costly score needs, computed on the rows still alive (default: nothing)."""
         return lf
 
+    def decided_before(self, step: Transform) -> pl.Expr | None:
+        """This filter's reason read from the columns *before* ``step`` wrote the one it scores:
+        null where undecided, so ``step`` can skip the rows it drops anyway; None if it never can."""
+        return None
+
 
 @dataclass(frozen=True)
 class Transform:
@@ -62,6 +67,11 @@ class Transform:
 
     def apply(self, lf: pl.LazyFrame) -> pl.LazyFrame:
         raise NotImplementedError
+
+    def length_bound(self, column: str) -> pl.Expr | None:
+        """An upper bound on the characters ``apply`` writes into ``column``, from the columns it
+        reads (null where unknown); None when the step offers none."""
+        return None
 
 
 @dataclass(frozen=True)

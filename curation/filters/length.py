@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from curation.filters.base import Filter
+from curation.filters.base import Filter, Transform
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,13 @@ class Length(Filter):
         low = pl.lit(False) if self.minimum is None else score < self.minimum
         high = pl.lit(False) if self.maximum is None else score > self.maximum
         return pl.when(low).then(pl.lit("too_short")).when(high).then(pl.lit("too_long"))
+
+    def decided_before(self, step: Transform) -> pl.Expr | None:
+        """Too short already where ``step``'s bound on the column is below the minimum."""
+        bound = step.length_bound(self.column)
+        if bound is None or self.minimum is None:
+            return None
+        return pl.when(bound < self.minimum).then(pl.lit("too_short"))
 
 
 @dataclass(frozen=True)
