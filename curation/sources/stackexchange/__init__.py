@@ -20,6 +20,7 @@ import polars as pl
 
 from curation.columns import TIMESTAMP
 from curation.fingerprint import cache_root, fingerprint
+from curation.sources.mapped import read_ipc_mapped
 from curation.sources.stackexchange.inputs import SiteInput, discover, site_from_name
 from curation.sources.stackexchange.pairs import PARSER_VERSION, build_site_cache, candidate_columns
 
@@ -133,8 +134,9 @@ def _safe(name: str) -> str:
 
 
 def _site_frame(folder: Path, site: str, buckets: int) -> pl.LazyFrame:
+    """The site's cached pairs, memory-mapped (`curation.sources.mapped`), as candidates."""
     files = [str(folder / f"pairs-{b:05d}.arrow") for b in range(buckets)]
-    return pl.scan_ipc(files).select(candidate_columns(site, OLD_DUMP_LICENSE))
+    return read_ipc_mapped(files).lazy().select(candidate_columns(site, OLD_DUMP_LICENSE))
 
 
 #: The column schema `scan` returns (used for empty results and by tests).
