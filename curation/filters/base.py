@@ -68,9 +68,10 @@ class Transform:
     def apply(self, lf: pl.LazyFrame) -> pl.LazyFrame:
         raise NotImplementedError
 
-    def length_bound(self, column: str) -> pl.Expr | None:
-        """An upper bound on the characters ``apply`` writes into ``column``, from the columns it
-        reads (null where unknown); None when the step offers none."""
+    def length_bounds(self, column: str, minimum: int | None, maximum: int | None) -> pl.Expr | None:
+        """Bounds on the characters ``apply`` writes into ``column``, from the columns it reads: a
+        struct of ``lower`` and ``upper`` (null where unknown; a step may leave null the bounds that
+        could not settle ``[minimum, maximum]``); None when the step offers none."""
         return None
 
 

@@ -39,11 +39,24 @@ class Length(Filter):
         return pl.when(low).then(pl.lit("too_short")).when(high).then(pl.lit("too_long"))
 
     def decided_before(self, step: Transform) -> pl.Expr | None:
-        """Too short already where ``step``'s bound on the column is below the minimum."""
-        bound = step.length_bound(self.column)
-        if bound is None or self.minimum is None:
+        """Too short already where ``step``'s upper bound on the column is below the minimum, too
+        long where its lower bound is above the maximum."""
+        if self.minimum is None and self.maximum is None:
             return None
-        return pl.when(bound < self.minimum).then(pl.lit("too_short"))
+        bounds = step.length_bounds(self.column, self.minimum, self.maximum)
+        if bounds is None:
+            return None
+        upper, lower = pl.col("upper"), pl.col("lower")
+        short = pl.lit(False) if self.minimum is None else upper < self.minimum
+        long = pl.lit(False) if self.maximum is None else lower > self.maximum
+        if self.minimum is not None and self.maximum is not None:
+            long = long & (lower >= self.minimum)  # not too short either (a minimum above the maximum)
+        reason = pl.when(short).then(pl.lit("too_short")).when(long).then(pl.lit("too_long"))
+
+        def decide(b: pl.Series) -> pl.Series:  # the bounds are computed once, then read twice
+            return b.struct.unnest().select(reason.alias(b.name)).to_series()
+
+        return bounds.map_batches(decide, return_dtype=pl.String)
 
 
 @dataclass(frozen=True)

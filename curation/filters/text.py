@@ -9,7 +9,7 @@ import polars as pl
 
 from curation.filters.base import Transform, seeded_unit
 from curation.text.html_markdown import html_to_markdown_expr
-from curation.text.markdown_bound import markdown_length_bound
+from curation.text.markdown_bound import markdown_length_bounds
 
 
 @dataclass(frozen=True)
@@ -28,8 +28,10 @@ class HtmlToMarkdown(Transform):
     def apply(self, lf: pl.LazyFrame) -> pl.LazyFrame:
         return lf.with_columns(html_to_markdown_expr(self.column).alias(self.into))
 
-    def length_bound(self, column: str) -> pl.Expr | None:
-        return markdown_length_bound(pl.col(self.column)) if column == self.into else None
+    def length_bounds(self, column: str, minimum: int | None, maximum: int | None) -> pl.Expr | None:
+        if column != self.into:
+            return None
+        return markdown_length_bounds(pl.col(self.column), minimum, maximum)
 
 
 @dataclass(frozen=True)
