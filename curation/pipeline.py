@@ -266,7 +266,11 @@ class _Runner:
             self._keep_rejects(rejected_rows(scored, group))
             self.lf = kept_rows(scored, group)
         else:  # the scores run once, into a narrow table of ids and reasons that every use reads
-            narrow = scored.select("id", *reason_columns(group)).collect(engine="streaming")
+            if costly:
+                narrow = scored.select("id", *reason_columns(group)).collect(engine="streaming")
+            else:
+                alone = [f.reason_alone().cast(pl.String).alias(c) for f, c in zip(group, reason_columns(group))]
+                narrow = self.lf.select("id", *alone).collect(engine="streaming")
             counts = narrow.select(funnel_aggregations(group)).row(0, named=True)
             rejects = rejected_rows(narrow.lazy(), group)
             alive = narrow.lazy().filter(alive_expr(group)).select("id")

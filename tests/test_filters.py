@@ -166,3 +166,26 @@ def test_choose_prompt_is_seeded_with_ratio():
     assert out["prompt"][-1] == "T"  # an empty body falls back to the title
     all_titles = ChoosePrompt(title_ratio=1.0).apply(frame).collect()
     assert (all_titles["prompt"] == "T").all()
+
+
+def test_non_empty_reason_alone_equals_its_scored_reason_on_every_kind_of_space(beer):
+    spaces = [chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000 and (chr(c).isspace() or chr(c) in "\u200b\ufeff\u180e\u2060")]
+    texts = ["", None, "x", " x ", *spaces, *[s * 3 for s in spaces], *[s + "x" + s for s in spaces]]
+    frame = pl.DataFrame({"title": texts, "answer_html": list(reversed(texts))}, schema={"title": pl.String, "answer_html": pl.String})
+    frame = pl.concat([frame, beer.select("title", "answer_html")])
+    step = NonEmpty(columns=("title", "answer_html"), label="structure")
+    assert frame.select(step.reason_alone()).to_series().equals(_reasons(frame, step), check_names=False)
+    assert frame.select(step.reason_alone()).to_series().drop_nulls().len() > 50  # some were blank
+
+
+@pytest.mark.parametrize("min_words", [0, 1, 2, 4, 6])
+def test_title_word_count_test_equals_counting_the_words(beer, min_words):
+    odd = ["", None, "a", "a b c", "a  b\tc\nd", " a b c d ", "a\u00a0b\u2003c\u3000d", "a\u200bb c d", "¿Qué es esto? ¿Y esto?"]
+    titles = pl.concat([pl.DataFrame({"title": odd}, schema={"title": pl.String}), beer.select("title")])
+    step = SelfContainedTitle(min_words=min_words)
+    counted = titles.select(
+        (pl.col("title").fill_null("").str.strip_chars().str.count_matches(r"\S+") >= min_words).alias("enough")
+    )["enough"]
+    scored = titles.select(step.score().alias("s"))["s"]
+    without_words = titles.select(SelfContainedTitle(min_words=0).score().alias("s"))["s"]
+    assert scored.equals(counted & without_words, check_names=False)

@@ -49,6 +49,11 @@ class Filter:
         """Columns a costly score needs, computed on the rows still alive (default: nothing)."""
         return lf
 
+    def reason_alone(self) -> pl.Expr:
+        """``reason(score())``, which a cheap filter may compute more cheaply: the first pass over
+        every candidate needs only the reasons (scores are computed again for the rows it keeps)."""
+        return self.reason(self.score())
+
     def decided_before(self, step: Transform) -> pl.Expr | None:
         """This filter's reason read from the columns *before* ``step`` wrote the one it scores:
         null where undecided, so ``step`` can skip the rows it drops anyway; None if it never can."""

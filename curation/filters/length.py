@@ -79,3 +79,9 @@ class NonEmpty(Filter):
 
     def reason(self, score: pl.Expr) -> pl.Expr:
         return pl.when(score == 0).then(pl.lit("empty_text"))
+
+    def reason_alone(self) -> pl.Expr:
+        """Blank = no non-space character (``\\S`` and ``strip_chars`` agree on Unicode's White_Space):
+        the test stops at the first one, where the score strips and counts whole bodies."""
+        text = [pl.col(c).str.contains(r"\S").fill_null(False) for c in self.columns]
+        return pl.when(~pl.all_horizontal(text)).then(pl.lit("empty_text"))
