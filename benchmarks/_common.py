@@ -11,7 +11,8 @@
   on Linux the ``ru_maxrss`` that ``os.wait4`` returns for a child starts from the *parent's* peak
   at ``exec`` (an 800 MiB parent makes an idle child report 811 MiB), so ``wait4`` serves for the
   exit status only. Wall and CPU time (all threads) are the child's own, around the function call:
-  imports are done before the clock starts.
+  imports are done before the clock starts. ``peak_private_mib`` is ``RssAnon`` sampled every 20 ms:
+  the peak without file pages, which a memory-mapped cache adds to RSS (they are the page cache's).
 - `table` prints aligned columns.
 
 Generated files go under ``benchmarks/_work/`` (git-ignored) and are reused when their recorded
@@ -207,6 +208,7 @@ class Measured:
     cpu_seconds: float
     peak_rss_mib: float
     value: dict
+    peak_private_mib: float = 0.0  # sampled RssAnon: RSS without file pages (a memory-mapped cache's)
 
 
 def measure(name: str, script: str | Path, function: str, **kwargs) -> Measured:
@@ -222,7 +224,35 @@ def measure(name: str, script: str | Path, function: str, **kwargs) -> Measured:
         raise SystemExit(f"{name}: {function} failed in its child process (exit {proc.returncode})")
     result = json.loads(out.read_text())
     out.unlink()
-    return Measured(name, result["seconds"], result["cpu_seconds"], result["peak_rss_mib"], result["value"])
+    return Measured(name, result["seconds"], result["cpu_seconds"], result["peak_rss_mib"], result["value"],
+                    result["peak_private_mib"])  # fmt: skip
+
+
+class _PrivatePeak:
+    """The highest ``RssAnon`` seen, sampled every 20 ms on a thread (the kernel keeps no such peak)."""
+
+    def __init__(self):
+        import threading
+
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            self.sample()
+
+    def sample(self) -> None:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("RssAnon:"):
+                self.peak = max(self.peak, int(line.split()[1]) / 1024)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+        return self.peak
 
 
 def _peak_rss_mib() -> float:
@@ -240,11 +270,13 @@ def _child(script: str, function: str, kwargs: str, out: str) -> None:
     sys.modules[spec.name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)  # imports (polars, curation…) happen here, before the clock starts
     fn = getattr(module, function)
+    private = _PrivatePeak()
     before = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
     value = fn(**json.loads(kwargs))
     seconds = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_SELF)
+    private_peak = private.stop()
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     peak = _peak_rss_mib()
     if "curation.rowmap" in sys.modules:  # helper processes (per-row Python steps): reap them, count them
@@ -252,7 +284,8 @@ def _child(script: str, function: str, kwargs: str, out: str) -> None:
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu += children.ru_utime + children.ru_stime
         peak += children.ru_maxrss / 1024  # plus the largest helper's peak: a bound on the total
-    result = {"seconds": seconds, "cpu_seconds": cpu, "peak_rss_mib": peak, "value": value}
+    result = {"seconds": seconds, "cpu_seconds": cpu, "peak_rss_mib": peak, "value": value,
+              "peak_private_mib": private_peak}  # fmt: skip
     Path(out).write_text(json.dumps(result))
 
 

@@ -565,7 +565,8 @@ def _report(ours, loop, eager: bool = False) -> None:
     for walk in value.get("walk") or []:
         print(f"sampled while filtering: {walk['eligible']:,} eligible rows, {walk['reached']:,} reached by the "
               f"sampler; rows checked per step: {walk['checked']}")  # fmt: skip
-    print(f"\npipeline: {ours.seconds:.1f} s wall, {ours.cpu_seconds:.1f} s CPU, peak RSS {ours.peak_rss_mib:.0f} MiB")
+    print(f"\npipeline: {ours.seconds:.1f} s wall, {ours.cpu_seconds:.1f} s CPU, peak RSS {ours.peak_rss_mib:.0f} MiB "
+          f"(private {ours.peak_private_mib:.0f} MiB; the rest are the memory-mapped cache's pages)")  # fmt: skip
     costly = [g for g in value["groups"] if any(not getattr(s, "cheap", True) or isinstance(s, FilteredSample)
                                                 for s in (by_name[n] for n in g["steps"]))]  # fmt: skip
     share = sum(g["seconds"] for g in costly) / ours.seconds
@@ -573,7 +574,8 @@ def _report(ours, loop, eager: bool = False) -> None:
     if loop:
         convert = loop.value["to_dicts_seconds"]
         print(f"loop:     {l_secs:.1f} s in the steps (+ {convert:.1f} s reading the candidates and making dicts), "
-              f"{loop.cpu_seconds:.1f} s CPU in all, peak RSS {loop.peak_rss_mib:.0f} MiB")  # fmt: skip
+              f"{loop.cpu_seconds:.1f} s CPU in all, peak RSS {loop.peak_rss_mib:.0f} MiB "
+              f"(private {loop.peak_private_mib:.0f} MiB)")  # fmt: skip
         print(f"pipeline vs loop: {l_secs / ours.seconds:.2f}x wall, {l_cpu / ours.cpu_seconds:.2f}x CPU "
               f"({(l_secs + convert) / ours.seconds:.2f}x wall counting the loop's dict making); "
               f"target >= 10x (wall): {'met' if l_secs / ours.seconds >= 10 else 'NOT met'}")
