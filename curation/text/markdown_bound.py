@@ -39,12 +39,13 @@ Every character of the Markdown is one of:
   ``&amp;``, ``&quot;`` decodes to at most 2 non-ASCII characters. Line trimming after ftfy only
   removes characters.
 
-Why the lower bound holds: every ASCII letter and digit of a text node reaches the Markdown,
-except under ``<script>``/``<style>`` (dropped) and ``<hr>``/``<img>`` (whose converters ignore
-their content), and except what ftfy takes: it decodes entity-like runs (``&amp;``, ``&ampersand``)
-left in the text, lets a non-ASCII character absorb a letter (NFC composing ``e`` + ``◌́``; a
-mojibake repair), and drops terminal escapes (rows with ``ESC`` get no lower bound). So the count
-of letters and digits, less those in ``&…`` runs and two per non-ASCII character, is a lower bound.
+Why the lower bound holds: every visible ASCII character (not white space, not a control) of a
+text node reaches the Markdown (markdownify only folds white space; escaping is off), except
+under ``<script>``/``<style>`` (dropped) and ``<hr>``/``<img>`` (whose converters ignore their
+content), and except what ftfy takes: it decodes entity-like runs (``&amp;``, ``&ampersand``) left
+in the text, may fold a character into a non-ASCII neighbour (NFC composing ``e`` + ``◌́``; a
+mojibake repair), and drops terminal escapes (rows with ``ESC`` get no lower bound). So their
+count, less the ``&…`` runs and two per non-ASCII character, is a lower bound.
 """
 
 from __future__ import annotations
@@ -154,7 +155,7 @@ def _parsed(doc: str) -> tuple[int | None, int | None]:
 
 
 _LINE_BREAKS = re.compile(r"[\r\n]")
-_ALNUM = re.compile(r"[A-Za-z0-9]")
+_VISIBLE = re.compile(r"[\x21-\x7e]")  # printable ASCII but the space
 _ENTITY_RUN = re.compile(r"&[#A-Za-z0-9]+;?")
 
 
@@ -195,7 +196,7 @@ def _bullet_width(li) -> int | None:
 
 
 def _lower(root) -> int | None:
-    """Letters and digits of the text that surely reach the Markdown, less what ftfy may take."""
+    """Visible ASCII characters of the text that surely reach the Markdown, less what ftfy may take."""
     from lxml import etree
 
     dropped = ("script", "style", "hr", "img", etree.Comment, etree.ProcessingInstruction)
@@ -203,7 +204,7 @@ def _lower(root) -> int | None:
     text = "".join(root.itertext())  # in document order, so an "&…" run split by tags is one run here
     if "\x1b" in text:
         return None
-    letters = len(_ALNUM.findall(text))
-    taken = sum(len(_ALNUM.findall(run)) for run in _ENTITY_RUN.findall(text))
+    visible = len(_VISIBLE.findall(text))
+    taken = sum(map(len, _ENTITY_RUN.findall(text)))
     non_ascii = len(text) - len(text.encode("ascii", "ignore"))
-    return max(0, letters - taken - 2 * non_ascii)
+    return max(0, visible - taken - 2 * non_ascii)
