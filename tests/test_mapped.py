@@ -31,3 +31,16 @@ def test_mapped_files_read_back_what_polars_wrote(tmp_path):
     assert mapped.lazy().filter(pl.col("html").str.contains(r"\S")).select("id").collect()["id"].to_list() == [
         "a/1", "é/∞"
     ]
+
+
+def test_no_file_stays_open(tmp_path):
+    import os
+
+    paths = []
+    for i in range(20):
+        paths.append(str(tmp_path / f"part-{i}.arrow"))
+        pl.DataFrame({"x": [str(i) * 100] * 10}).write_ipc(paths[-1], compression="uncompressed")
+    before = len(os.listdir("/proc/self/fd"))
+    mapped = read_ipc_mapped(paths)
+    assert len(os.listdir("/proc/self/fd")) == before
+    assert mapped["x"].str.len_bytes().sum() == sum(len(str(i)) * 100 * 10 for i in range(20))
