@@ -384,7 +384,7 @@ class WalkResult:
     rejects: pl.DataFrame
     info: dict  # deterministic (goes into the funnel)
     timings: dict  # wall/CPU seconds per check (not deterministic: never in the manifest)
-    skips: list = field(default_factory=list)  # (transform, filter) pairs whose transform some rows skipped
+    skips: dict = field(default_factory=dict)  # plan position -> (transform, filter) it may skip for
 
     def complete(self, rejects: pl.DataFrame) -> pl.DataFrame:
         """``rejects`` (all of them, or the few shown as examples) with the transform's output and
@@ -393,15 +393,15 @@ class WalkResult:
             return rejects
         order = "_order"
         rows = rejects.with_row_index(order)
-        skipped = rows.filter(pl.col(_SKIPPED).fill_null(False))
-        for transform, f in self.skips:
-            skipped = score_filters(transform.apply(skipped.lazy()), [f]).collect()
-        rest = rows.filter(~pl.col(_SKIPPED).fill_null(False))
-        return pl.concat([rest, skipped], how="diagonal_relaxed").sort(order).drop(order, _SKIPPED)
+        parts = [rows.filter(pl.col(_SKIPPED).is_null())]
+        for at, (transform, f) in self.skips.items():
+            skipped = rows.filter(pl.col(_SKIPPED) == at)
+            parts.append(score_filters(transform.apply(skipped.lazy()), [f]).collect())
+        return pl.concat(parts, how="diagonal_relaxed").sort(order).drop(order, _SKIPPED)
 
 
 _INTERNAL = ("_stratum", "_u", "_rank", "_pass")
-_SKIPPED = "_skipped"  # true on rows a filter dropped before the transform before it ran on them
+_SKIPPED = "_skipped"  # on rows a filter dropped before the transform before it ran: that transform's plan position
 
 
 def _check_columns(gi: int, group: Sequence[Filter]) -> list[str]:
@@ -415,8 +415,9 @@ def check_rows(batch: pl.DataFrame, plan: list[tuple[str, object]], timings: dic
     filter group it reached (``_check_<group>_<i>``; null = kept); a filter group sees only the
     rows the ones before it kept, so a costly filter (language) runs on the survivors alone. A
     transform skips the rows the lone filter after it already drops (`Filter.decided_before`):
-    they come back marked ``_skipped``, with that filter's reason and without the transform's
-    output (`WalkResult.complete` fills it in for the rejected rows anyone looks at).
+    they come back with ``_skipped`` (the transform's place in ``plan``), that filter's reason and
+    without the transform's output (`WalkResult.complete` fills it in for the rejected rows anyone
+    looks at).
     """
     import time
 
@@ -430,7 +431,8 @@ def check_rows(batch: pl.DataFrame, plan: list[tuple[str, object]], timings: dic
             if decided is not None:
                 (col,) = _check_columns(gi + 1, [decided[1]])
                 marked = alive.with_columns(decided[2].alias(col))
-                dropped.append(marked.filter(pl.col(col).is_not_null()).with_columns(pl.lit(True).alias(_SKIPPED)))
+                skipped = marked.filter(pl.col(col).is_not_null()).with_columns(pl.lit(gi, pl.Int32).alias(_SKIPPED))
+                dropped.append(skipped)
                 alive = marked.filter(pl.col(col).is_null()).drop(col)
                 rows = alive.height
             alive = item.apply(alive.lazy()).collect()
@@ -540,7 +542,7 @@ def walk(frame: pl.DataFrame, step, seed: int) -> WalkResult:
     info = {"step": step.name, "eligible": n_in, "reached": n_reached, "checked": checked}
     if skipped:
         info["skipped"] = skipped
-    skips = [d[:2] for d in (_decided_before(plan, gi) for gi in range(len(plan))) if d is not None]
+    skips = {gi - 1: d[:2] for gi in range(len(plan)) if (d := _decided_before(plan, gi)) is not None}
     return WalkResult(kept=kept, entries=entries, rejects=rejected, info=info, timings=timings, skips=skips)
 
 
@@ -557,7 +559,7 @@ def _rows_checked(groups: dict, plan: list[tuple[str, object]]) -> tuple[dict[st
     for gi, (kind, item) in enumerate(plan):
         n = seen.filter(alive).height
         if kind == "transform":
-            skips = seen.filter(alive & pl.col(_SKIPPED).fill_null(False)).height if _SKIPPED in seen.columns else 0
+            skips = seen.filter(alive & (pl.col(_SKIPPED) == gi).fill_null(False)).height if _SKIPPED in seen.columns else 0
             out[item.name] = n - skips
             if skips:
                 skipped[item.name] = skips

@@ -275,3 +275,27 @@ def test_skipping_conversions_changes_nothing_but_their_count(eligible, monkeypa
     short = fast.rejected.filter(pl.col("reason") == "too_short")
     assert short["response"].null_count() == 0
     assert short["score__length_response"].to_list() == short["response"].str.len_chars().to_list()
+
+
+def test_each_skipped_row_is_completed_by_the_transform_that_skipped_it(eligible, monkeypatch):
+    """Two transform + length pairs: a row one of them skipped gets that transform's output only."""
+    from curation.filters.text import HtmlToMarkdown
+    from curation.text import markdown_bound
+
+    frame, _, _ = eligible
+    checks = (HtmlToMarkdown("question_html", "question_markdown"), Length("question_markdown", 300, 3000),
+              HtmlToMarkdown("answer_html", "response"), Length("response", 1200, 4096))  # fmt: skip
+    step = FilteredSample(checks=checks, sample=StratifiedSample(size=40, group="site", order_by="question_score"))
+
+    def run() -> tuple[pipeline.WalkResult, pl.DataFrame]:
+        done = pipeline.walk(frame, step, 7)
+        return done, done.complete(done.rejects)
+
+    fast, fast_rejects = run()
+    monkeypatch.setattr(markdown_bound, "VERIFIED_MARKDOWNIFY", ())
+    slow, slow_rejects = run()
+    assert set(fast.info["skipped"]) == {"html_to_markdown_question_html", "html_to_markdown_answer_html"}
+    assert fast.kept.equals(slow.kept) and fast.entries == slow.entries
+    assert fast_rejects.equals(slow_rejects)
+    short_questions = fast_rejects.filter(pl.col("step") == "length_question_markdown")
+    assert short_questions.height and short_questions["response"].null_count() == short_questions.height
