@@ -28,7 +28,7 @@ Every character of the Markdown is one of:
 - **Indentation.** A list item, block quote or definition ``E`` prefixes each line of its
   content: ``W`` characters for an item (``* `` or ``12. ``, computed as markdownify does from the
   ``<ol start>`` and the item's place), 2 for a quote, 4 for a definition, plus a few fixed ones.
-  Its lines are at most 1 + the line breaks of the text inside it (``\n`` or ``\r``) + 6 per
+  Its lines are at most 1 + the line breaks of the text inside it (``\\n`` or ``\\r``) + 6 per
   element inside it (no element makes more line breaks than ``<pre>``'s 6). That needs the tree,
   so these rows are parsed with lxml, fed the whole string as BeautifulSoup feeds it, which gives
   BeautifulSoup's tree (a test compares the two on every real and adversarial document; they differ
