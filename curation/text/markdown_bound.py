@@ -50,6 +50,7 @@ count, less the ``&…`` runs and two per non-ASCII character, is a lower bound.
 
 from __future__ import annotations
 
+import functools
 import re
 from importlib.metadata import version
 
@@ -72,7 +73,12 @@ _BOUNDS = pl.Struct({"lower": pl.Int64, "upper": pl.Int64})
 
 def bound_applies() -> bool:
     """True when the installed markdownify is one the bounds were proven for."""
-    return version("markdownify").startswith(VERIFIED_MARKDOWNIFY)
+    return _markdownify_version().startswith(VERIFIED_MARKDOWNIFY)
+
+
+@functools.cache
+def _markdownify_version() -> str:
+    return version("markdownify")  # reads package metadata: once per process
 
 
 def markdown_length_bounds(html: pl.Expr, minimum: int | None = None, maximum: int | None = None) -> pl.Expr:
