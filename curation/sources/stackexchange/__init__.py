@@ -7,7 +7,8 @@ Stack Exchange columns. Choosing *which* pair to keep (top answer, score, styleâ
 job, not the source's.
 
 Each site is parsed once, columnar and streaming (see ``xmlrows`` and ``pairs``), into an Arrow IPC
-cache keyed by the content fingerprint of its files; later scans of the same dump read the cache.
+cache keyed by the content fingerprint of its files; later scans of the same dump read the cache,
+memory-mapped.
 """
 
 from __future__ import annotations

@@ -6,9 +6,10 @@ bucket then holds whole questions with all their answers, so answer ranks and th
 run one bucket at a time and peak memory is one bucket's, whatever the site's size. The result,
 ``pairs-*.arrow``, is kept in the cache keyed by the input's content fingerprint: a rebuild
 that only changes thresholds scans it instead of re-decoding the archive. It is uncompressed
-Arrow IPC, read without decoding: every build reads it (the cheap filters read every candidate's
-HTML twice), and zstd parquet cost twice the CPU there (measured: the first filter pass of the
-``lima`` benchmark, 1.9 -> 1.1 CPU s), for a cache about 0.6x the XML's size instead of 0.2x.
+Arrow IPC, which `scan` memory-maps (`curation.sources.mapped`): every build reads it without
+decoding or copying (the cheap filters look at every candidate's HTML, then fetch the rows they
+keep), where zstd parquet cost twice the CPU (measured: the first filter pass of the ``lima``
+benchmark, 1.9 -> 1.1 CPU s), for a cache about 0.6x the XML's size instead of 0.2x.
 """
 
 from __future__ import annotations
