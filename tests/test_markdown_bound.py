@@ -179,3 +179,10 @@ def test_an_unverified_markdownify_gets_no_bounds(monkeypatch):
     assert _bounds_and_lengths_no_length(["<p>short</p>"]).row(0) == (None, None)
     monkeypatch.undo()
     assert _bounds_and_lengths_no_length(["<p>short</p>"]).row(0) != (None, None)
+
+
+def test_a_document_lxml_refuses_or_finds_empty_gets_no_parsed_bounds():
+    # a lone surrogate: lxml cannot encode it (BeautifulSoup raises there, so the conversion reports it)
+    assert markdown_bound._parsed("<ul><li>a\ud800b</li></ul>") == (None, None)
+    assert markdown_bound._parsed("") == (None, None)  # no tree at all
+    assert markdown_bound._parsed("<ul><li>x</li></ul>") != (None, None)

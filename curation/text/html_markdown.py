@@ -13,7 +13,7 @@ import re
 from typing import TYPE_CHECKING
 
 import ftfy
-from markdownify import MarkdownConverter
+from markdownify import MarkdownConverter, re_make_convert_fn_name
 
 from curation.rowmap import map_values
 
@@ -42,17 +42,16 @@ def _language(el) -> str:
     return "" if lang in _NOT_A_LANGUAGE else lang
 
 
-#: markdownify finds a tag's converter by name (``convert_<tag>``, with ``-:[]`` read as ``_``), so the
+#: markdownify finds a tag's converter by name (``convert_<tag>``, ``-:[]`` read as ``_``), so the
 #: tags ``<soup>`` and ``<fn-cache>`` reach two attributes that are not converters and crash it.
 _NOT_CONVERTERS = {"convert_soup", "convert_fn_cache"}
-_CONVERTER_NAME = re.compile(r"[\[\]:-]")
 
 
 class _PostConverter(MarkdownConverter):
     """markdownify with images dropped and links reduced to their text."""
 
     def get_conv_fn(self, tag_name):
-        if "convert_" + _CONVERTER_NAME.sub("_", tag_name.lower()) in _NOT_CONVERTERS:
+        if "convert_" + re_make_convert_fn_name.sub("_", tag_name.lower()) in _NOT_CONVERTERS:  # its own lookup
             return None  # an unknown tag: its text is kept
         return super().get_conv_fn(tag_name)
 
